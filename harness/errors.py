@@ -1,0 +1,112 @@
+"""One exception tree for the harness, and the exit codes of the CLI.
+
+::
+
+    HarnessError                      any expected failure; the CLI prints it on one line, no traceback
+    ├── InputError                    bad input from the user: exit 2
+    │   ├── ScenarioError             a scenario or suite file is wrong (names file, line, field)
+    │   ├── ProfileError              a target profile is wrong (names file, line, field)
+    │   └── FixtureError              a referenced audio fixture is missing or unreadable
+    ├── LabError                      the embedded lab PBX could not start / is not running
+    │   └── LabComponentError         one lab child (kamailio, rtpengine) is missing or crashed
+    └── PartyError                    a SIP party child failed
+        ├── PartyCrashed              the pjsua2 child died; carries its last log lines
+        ├── PartyTimeout              an awaited event did not come in time
+        └── PartyCommandError         the child refused a command (limits, bad call id, pjsua2 error)
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "ExitCode",
+    "FixtureError",
+    "HarnessError",
+    "InputError",
+    "LabComponentError",
+    "LabError",
+    "PartyCommandError",
+    "PartyCrashed",
+    "PartyError",
+    "PartyTimeout",
+    "ProfileError",
+    "ScenarioError",
+]
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every ``harness`` command."""
+
+    OK = 0  #: everything passed
+    FAILED = 1  #: at least one FAIL or ERROR verdict
+    USAGE = 2  #: usage or input error (bad option, malformed scenario/profile, missing file)
+    INTERRUPTED = 130  #: SIGINT/SIGTERM; results so far are kept
+
+
+class HarnessError(Exception):
+    """An expected failure, reported to the user in one line."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+
+class InputError(HarnessError):
+    exit_code = ExitCode.USAGE
+
+
+def _where(path: str | None, line: int | None, field: str | None) -> str:
+    loc = path or "<input>"
+    if line is not None:
+        loc += f":{line}"
+    if field:
+        loc += f": {field}"
+    return loc
+
+
+class _LocatedInputError(InputError):
+    def __init__(self, message: str, path: str | None = None, line: int | None = None, field: str | None = None):
+        self.path, self.line, self.field, self.message = path, line, field, message
+        super().__init__(f"{_where(path, line, field)}: {message}")
+
+
+class ScenarioError(_LocatedInputError):
+    """A scenario or suite file is malformed."""
+
+
+class ProfileError(_LocatedInputError):
+    """A target profile is malformed."""
+
+
+class FixtureError(_LocatedInputError):
+    """An audio fixture named by a scenario is missing or unreadable."""
+
+
+class LabError(HarnessError):
+    pass
+
+
+class LabComponentError(LabError):
+    def __init__(self, component: str, message: str, log_tail: str = ""):
+        self.component, self.log_tail = component, log_tail
+        text = f"{component}: {message}"
+        if log_tail:
+            text += "\n  last log lines:\n" + "\n".join("    " + ln for ln in log_tail.splitlines())
+        super().__init__(text)
+
+
+class PartyError(HarnessError):
+    def __init__(self, party: str, message: str, log_tail: str = ""):
+        self.party, self.log_tail = party, log_tail
+        super().__init__(f"party {party}: {message}")
+
+
+class PartyCrashed(PartyError):
+    pass
+
+
+class PartyTimeout(PartyError):
+    pass
+
+
+class PartyCommandError(PartyError):
+    pass

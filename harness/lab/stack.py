@@ -1,0 +1,312 @@
+"""The embedded lab PBX: rtpengine and kamailio as managed children on loopback.
+
+``LabStack.start()`` writes the configs into the lab directory, spawns both daemons in their own
+session (so ``harness lab up`` can return while they keep running), and waits for their readiness
+probes. ``state.json`` in the lab directory lets a later command find, check and stop them.
+Every wait is bounded; a component that is missing, cannot bind, or dies is reported with the
+tail of its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness.errors import LabComponentError, LabError
+from harness.lab.config import LabConfig, lab_target
+from harness.lab.probes import ng_ping, sip_options_ping
+from harness.logtail import log_tail
+from harness.target import Target
+
+__all__ = ["ComponentStatus", "LabStack", "LabStatus"]
+
+COMPONENTS = ("rtpengine", "kamailio")
+INSTALL_HINT = "install it with the README's setup command (scripts/setup.sh)"
+
+
+def pid_alive(pid: int, binary: str) -> bool:
+    """True when ``pid`` runs and is ``binary`` (guards against a recycled pid)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+        return False
+    return Path(cmdline).name == binary
+
+
+def port_free(ip: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    pid: int | None
+    running: bool
+    ready: bool
+    address: str
+    rtt_ms: float | None = None
+    log: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "pid": self.pid, "running": self.running, "ready": self.ready,
+                "address": self.address, "rtt_ms": self.rtt_ms, "log": self.log}
+
+
+@dataclass
+class LabStatus:
+    config: LabConfig
+    components: list[ComponentStatus] = field(default_factory=list)
+    accounts: list[dict[str, str]] = field(default_factory=list)
+    started_at: float | None = None
+
+    @property
+    def up(self) -> bool:
+        return bool(self.components) and all(c.running and c.ready for c in self.components)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"up": self.up, "config": self.config.as_dict(), "started_at": self.started_at,
+                "components": [c.as_dict() for c in self.components], "accounts": self.accounts}
+
+
+class LabStack:
+    """Start, check and stop the lab PBX living in ``lab_dir``."""
+
+    def __init__(self, lab_dir: Path, config: LabConfig | None = None):
+        self.dir = lab_dir
+        self.state_file = lab_dir / "state.json"
+        state = self._read_state()
+        if config is None:
+            config = LabConfig(**state["config"]) if state and "config" in state else LabConfig.from_env()
+        self.config = config
+        self.pids: dict[str, int] = dict(state.get("pids", {})) if state else {}
+        self.started_at: float | None = state.get("started_at") if state else None
+        self.rec_dir = lab_dir / "rec"
+
+    # ---- state ------------------------------------------------------------------------------------
+    def _read_state(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return None  # no lab here, or a state file we cannot trust: treat as not running
+        if not isinstance(data, dict):
+            return None
+        cfg = data.get("config")
+        if not isinstance(cfg, dict) or set(cfg) - set(LabConfig().as_dict()):
+            return None
+        return data
+
+    def _write_state(self) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"config": self.config.as_dict(), "pids": self.pids,
+                                   "started_at": self.started_at}, indent=2))
+        tmp.replace(self.state_file)
+
+    @property
+    def target(self) -> Target:
+        return lab_target(self.config, self.dir)
+
+    def log_path(self, name: str) -> Path:
+        return self.dir / f"{name}.log"
+
+    def is_running(self) -> bool:
+        return bool(self.pids) and all(pid_alive(self.pids.get(n, -1), n) for n in COMPONENTS)
+
+    # ---- start ------------------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> dict[str, float]:
+        """Start both components and wait until they answer. Returns readiness times in seconds."""
+        if self.is_running():
+            raise LabError(f"the lab is already running (pids {self.pids}); 'harness lab down' first")
+        self._kill_leftovers()
+        for binary in COMPONENTS:
+            if shutil.which(binary) is None:
+                raise LabComponentError(binary, f"'{binary}' is not installed; {INSTALL_HINT}")
+        cfg = self.config
+        for what, port in (("SIP", cfg.sip_port), ("rtpengine control", cfg.ng_port)):
+            if not port_free(cfg.ip, port):
+                raise LabError(f"{what} port {cfg.ip}:{port} is in use by another process; "
+                               "choose another with 'harness lab up --sip-port/--ng-port' or HARNESS_LAB_* variables")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "run").mkdir(exist_ok=True)
+        (self.rec_dir / "pcaps").mkdir(parents=True, exist_ok=True)
+        self._write_configs()
+        timings: dict[str, float] = {}
+        self.started_at = time.time()
+        try:
+            t0 = time.monotonic()
+            self._spawn("rtpengine", ["rtpengine", f"--config-file={self.dir / 'rtpengine.conf'}"])
+            self._await("rtpengine", lambda: ng_ping(cfg.ip, cfg.ng_port, 0.3), timeout)
+            timings["rtpengine_ready_s"] = round(time.monotonic() - t0, 3)
+            t1 = time.monotonic()
+            self._spawn("kamailio", self._kamailio_argv())
+            self._await("kamailio", lambda: sip_options_ping(cfg.ip, cfg.sip_port, 0.3), timeout)
+            timings["kamailio_ready_s"] = round(time.monotonic() - t1, 3)
+        except BaseException:
+            self.stop()
+            raise
+        return timings
+
+    def _kamailio_argv(self) -> list[str]:
+        cfg = self.config
+        modules = _kamailio_modules_dir()
+        return ["kamailio", "-DD", "-E", "-m", "64", "-M", "8", "-f", str(self.dir / "kamailio.cfg"),
+                "-P", str(self.dir / "run" / "kamailio.pid"),
+                "-A", f"SIP_IP={cfg.ip}", "-A", f"SIP_PORT={cfg.sip_port}",
+                "-A", f'RUNDIR="{self.dir / "run"}"', "-A", f'MODULES_DIR="{modules}"',
+                "-A", f'RTPENGINE_SOCK="udp:{cfg.ip}:{cfg.ng_port}"',
+                "-A", 'RTPENGINE_FLAGS="replace-origin replace-session-connection ICE=remove'
+                      + (' record-call=yes"' if cfg.record else '"')]
+
+    def _write_configs(self) -> None:
+        cfg = self.config
+        src = resources.files("harness.lab").joinpath("kamailio.cfg").read_text()
+        (self.dir / "kamailio.cfg").write_text(src)
+        users = self.target.accounts.values()
+        # kamailio's htable include: one assignment per user; passwords stay inside the lab dir (0600)
+        users_cfg = self.dir / "users.cfg"
+        users_cfg.touch(mode=0o600)
+        users_cfg.write_text("".join(f'$sht(users=>{a.username}) = "{a.password.reveal()}";\n' for a in users))
+        lines = ["[rtpengine]", "table = -1", f"interface = {cfg.ip}", f"listen-ng = {cfg.ip}:{cfg.ng_port}",
+                 f"port-min = {cfg.rtp_min}", f"port-max = {cfg.rtp_max}", "timeout = 60",
+                 "silent-timeout = 600", "foreground = true", "log-stderr = true", "log-level = 5",
+                 "delete-delay = 0"]
+        if cfg.record:
+            lines += [f"recording-dir = {self.rec_dir}", "recording-method = pcap", "recording-format = eth"]
+        (self.dir / "rtpengine.conf").write_text("\n".join(lines) + "\n")
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = self.log_path(name).open("ab")
+        log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n".encode())
+        log.flush()
+        try:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    cwd=self.dir, start_new_session=True)
+        except OSError as exc:
+            raise LabComponentError(name, f"cannot start: {exc}") from None
+        finally:
+            log.close()
+        self.pids[name] = proc.pid
+        self._write_state()
+        self._procs = getattr(self, "_procs", {})
+        self._procs[name] = proc
+
+    def _await(self, name: str, probe: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        proc: subprocess.Popen[bytes] = self._procs[name]
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise LabComponentError(name, f"exited with code {proc.returncode} during start-up",
+                                        log_tail(self.log_path(name)))
+            if probe() is not None:
+                return
+        raise LabComponentError(name, f"did not answer its readiness probe within {timeout:.0f} s",
+                                log_tail(self.log_path(name)))
+
+    # ---- check / status ---------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise LabComponentError if a component that should run has died."""
+        if not self.pids:
+            raise LabError("the lab is not running; start it with 'harness lab up'")
+        for name in COMPONENTS:
+            pid = self.pids.get(name)
+            if pid is None or not pid_alive(pid, name):
+                raise LabComponentError(name, f"is not running (pid {pid})", log_tail(self.log_path(name)))
+
+    def status(self, probe_timeout: float = 1.0) -> LabStatus:
+        cfg = self.config
+        st = LabStatus(config=cfg, started_at=self.started_at)
+        for name, port, probe in (("rtpengine", cfg.ng_port, ng_ping), ("kamailio", cfg.sip_port, sip_options_ping)):
+            pid = self.pids.get(name)
+            running = pid is not None and pid_alive(pid, name)
+            rtt = probe(cfg.ip, port, probe_timeout) if running else None
+            st.components.append(ComponentStatus(
+                name, pid, running, rtt is not None, f"{cfg.ip}:{port}/udp",
+                round(rtt * 1000, 2) if rtt is not None else None, str(self.log_path(name))))
+        st.accounts = [{"name": a.name, "username": a.username, "aor": self.target.aor(a.username)}
+                       for a in self.target.accounts.values()]
+        return st
+
+    # ---- stop -------------------------------------------------------------------------------------
+    def stop(self, timeout: float = 5.0) -> dict[str, float]:
+        """Stop both components (SIGTERM, then SIGKILL after ``timeout``). Safe to call twice."""
+        times: dict[str, float] = {}
+        for name in reversed(COMPONENTS):
+            pid = self.pids.pop(name, None)
+            if pid is None or not pid_alive(pid, name):
+                continue
+            t0 = time.monotonic()
+            _terminate_group(pid, timeout)
+            times[f"{name}_stop_s"] = round(time.monotonic() - t0, 3)
+        for proc in getattr(self, "_procs", {}).values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self._procs = {}
+        self.started_at = None
+        if self.state_file.exists():
+            self.state_file.unlink()
+        return times
+
+    def _kill_leftovers(self) -> None:
+        """A previous lab that crashed may have left a half-dead group: stop what the state names."""
+        for name, pid in list(self.pids.items()):
+            if pid_alive(pid, name):
+                _terminate_group(pid, 3.0)
+        self.pids.clear()
+
+
+def _terminate_group(pid: int, timeout: float) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 2.0)
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid if not _exists(pid) else 0
+            if done:
+                return
+            time.sleep(0.02)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _kamailio_modules_dir() -> str:
+    for cand in sorted(Path("/usr/lib").glob("*/kamailio/modules")) + [Path("/usr/lib/kamailio/modules")]:
+        if (cand / "tm.so").exists():
+            return str(cand) + "/"
+    raise LabComponentError("kamailio", f"modules directory not found; {INSTALL_HINT}")

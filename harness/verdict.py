@@ -1,0 +1,82 @@
+"""Verdicts and check results: the one shape every judgement in the harness takes.
+
+A check is PASS, FAIL or ERROR, always with the measured value and the threshold it was held to.
+A missing measurement is ERROR, never PASS::
+
+    >>> c = CheckResult.compare("setup_time", 182.0, "<=", 2000.0, "ms")
+    >>> c.verdict
+    <Verdict.PASS: 'PASS'>
+    >>> CheckResult.compare("setup_time", None, "<=", 2000.0, "ms").verdict
+    <Verdict.ERROR: 'ERROR'>
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+__all__ = ["CheckResult", "Verdict", "worst"]
+
+
+class Verdict(str, Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+
+
+_RANK = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.ERROR: 2}
+_OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
+
+
+def worst(verdicts: list[Verdict]) -> Verdict:
+    """The overall verdict of several: ERROR beats FAIL beats PASS; nothing measured is ERROR."""
+    if not verdicts:
+        return Verdict.ERROR
+    return max(verdicts, key=_RANK.__getitem__)
+
+
+@dataclass
+class CheckResult:
+    """One judged measurement. ``threshold`` reads together with ``op``: PASS when ``value op threshold``."""
+
+    name: str
+    verdict: Verdict
+    value: Any
+    threshold: Any
+    unit: str = ""
+    op: str = ""
+    detail: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def compare(
+        cls,
+        name: str,
+        value: float | None,
+        op: str,
+        threshold: float,
+        unit: str = "",
+        detail: str = "",
+        metrics: dict[str, Any] | None = None,
+    ) -> CheckResult:
+        """Judge ``value op threshold``; ``None`` or NaN (nothing measured) is ERROR."""
+        if op not in _OPS:
+            raise ValueError(f"unknown comparison {op!r}")
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            verdict = Verdict.ERROR
+            detail = detail or "no measurement"
+        else:
+            verdict = Verdict.PASS if _OPS[op](value, threshold) else Verdict.FAIL
+        return cls(name, verdict, value, threshold, unit, op, detail, dict(metrics or {}))
+
+    @classmethod
+    def error(cls, name: str, detail: str, threshold: Any = None, unit: str = "") -> CheckResult:
+        return cls(name, Verdict.ERROR, None, threshold, unit, "", detail)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["verdict"] = self.verdict.value
+        return d
