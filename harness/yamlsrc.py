@@ -85,6 +85,10 @@ def load_yaml_text(text: str, path: str, error: ErrorFactory) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.context_mark is not None and exc.problem:
+            problem += f" ({exc.context} started at line {exc.context_mark.line + 1})"
+            if "<stream end>" in exc.problem:  # the file just ended: the unclosed thing is the place to look
+                line = exc.context_mark.line + 1
         raise error(f"invalid YAML: {problem}", path, line) from None
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", path) from None

@@ -467,6 +467,7 @@ class PartyCall(pj.Call):  # type: ignore[misc]
         self.t_xfer: float | None = None
         self.times: dict[str, float] = {}
         self.last_stats: dict[str, Any] = {}
+        self.stream_history: list[dict[str, Any]] = []
         self.sip_call_id = ""
 
     def respond(self, code: int) -> None:
@@ -575,12 +576,13 @@ class PartyCall(pj.Call):  # type: ignore[misc]
     def start_recorder(self) -> None:
         if self.plan.record is None:
             return
+        path = self.plan.record.replace("{call}", self.cid)
         rec = pj.AudioMediaRecorder()
-        rec.createRecorder(self.plan.record)
+        rec.createRecorder(path)
         self.recorder = rec
-        self.recorded = self.plan.record
+        self.recorded = path
         self.getAudioMedia(getattr(self, "media_index", -1)).startTransmit(rec)
-        self.child.emit("recording", call=self.cid, path=self.plan.record)
+        self.child.emit("recording", call=self.cid, path=path)
 
     def stop_recorder(self, pump: bool = True) -> str | None:
         if self.recorder is None:
@@ -590,7 +592,7 @@ class PartyCall(pj.Call):  # type: ignore[misc]
             self.child.pump(0.3)  # removal from the conference bridge is asynchronous
         return self.recorded
 
-    def stats(self) -> dict[str, Any]:
+    def stream_stats(self) -> dict[str, Any]:
         idx = getattr(self, "media_index", None)
         if idx is None:
             return {}
@@ -609,11 +611,27 @@ class PartyCall(pj.Call):  # type: ignore[misc]
         }
 
     def onStreamDestroyed(self, prm: Any) -> None:
-        # the last moment the stream's RTP/RTCP statistics exist; DISCONNECTED comes after
+        # the last moment the stream's RTP/RTCP statistics exist; DISCONNECTED comes after. A re-INVITE
+        # (hold, resume) replaces the stream, so keep each one's figures and add them up.
         try:
-            self.last_stats = self.stats()
+            snap = self.stream_stats()
         except pj.Error:
-            pass
+            return
+        if snap:
+            self.stream_history.append(snap)
+            self.last_stats = aggregate_stats(self.stream_history)
+
+    def stats(self) -> dict[str, Any]:
+        """Figures over the whole call: every stream the call had so far, and the live one."""
+        snaps = list(self.stream_history)
+        if not self.done:
+            try:
+                live = self.stream_stats()
+            except pj.Error:
+                live = {}
+            if live:
+                snaps.append(live)
+        return aggregate_stats(snaps)
 
     def onDtmfDigit(self, prm: Any) -> None:
         self.child.emit("dtmf", call=self.cid, digit=prm.digit,
@@ -642,6 +660,29 @@ class PartyCall(pj.Call):  # type: ignore[misc]
         self.child.calls[nc.cid] = nc
         prm.newCall = nc
         self.child.emit("replaced", call=self.cid, new_call=nc.cid)
+
+
+_SUMMED = ("rx_packets", "rx_bytes", "rx_lost", "rx_dup", "rx_reorder", "rx_discard", "tx_packets", "tx_lost",
+           "jb_lost", "jb_discard")
+_MAXED = ("rx_jitter_max_ms",)
+_WEIGHTED = ("rx_jitter_ms", "tx_jitter_ms", "rtt_ms", "jb_avg_delay_ms")
+
+
+def aggregate_stats(snaps: list[dict[str, Any]]) -> dict[str, Any]:
+    """One call's RTP figures from the snapshots of its successive streams."""
+    if not snaps:
+        return {}
+    out = dict(snaps[-1])
+    out["streams"] = len(snaps)
+    for k in _SUMMED:
+        out[k] = sum(int(s.get(k) or 0) for s in snaps)
+    for k in _MAXED:
+        out[k] = max(float(s.get(k) or 0.0) for s in snaps)
+    weights = [max(1, int(s.get("rx_packets") or 0)) for s in snaps]
+    for k in _WEIGHTED:
+        vals = [(float(s[k]), w) for s, w in zip(snaps, weights, strict=True) if s.get(k) is not None]
+        out[k] = round(sum(v * w for v, w in vals) / sum(w for _, w in vals), 3) if vals else None
+    return out
 
 
 class _EndedCall:

@@ -1,0 +1,265 @@
+"""The ``harness`` command line: thin commands that parse, call the core and print.
+
+Exit codes (:class:`harness.errors.ExitCode`): 0 everything passed, 1 any FAIL or ERROR,
+2 usage or input error, 130 interrupted. Expected failures print one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness import __version__
+from harness.config import Settings
+from harness.errors import ExitCode, HarnessError, InputError, LabError
+from harness.lab.config import LabConfig, lab_profile_mapping
+from harness.lab.stack import LabStack
+from harness.target import Target, load_target
+
+__all__ = ["cli", "main"]
+
+
+@dataclass
+class Ctx:
+    settings: Settings
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harness")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="HARNESS_HOME",
+              help="Data directory for lab state and logs [default: ./.harness].")
+@click.pass_context
+def cli(click_ctx: click.Context, home: Path | None) -> None:
+    """Telephony test harness for call-center PBXs: real SIP calls, audio quality, load and findings."""
+    click_ctx.obj = Ctx(Settings.load(home))
+
+
+# ---- lab --------------------------------------------------------------------------------------------
+@cli.group()
+def lab() -> None:
+    """The embedded lab PBX (kamailio + rtpengine on loopback)."""
+
+
+@lab.command("up")
+@click.option("--ip", help="Loopback address to listen on [env HARNESS_LAB_IP, default 127.0.0.1].")
+@click.option("--sip-port", type=click.IntRange(1024, 65535), help="SIP port [default 35060].")
+@click.option("--ng-port", type=click.IntRange(1024, 65535), help="rtpengine control port [default 35222].")
+@click.option("--rtp-min", type=click.IntRange(1024, 65535), help="First RTP relay port [default 35300].")
+@click.option("--rtp-max", type=click.IntRange(1024, 65535), help="Last RTP relay port [default 35899].")
+@click.option("--no-record", is_flag=True, help="Do not record calls in rtpengine.")
+@pass_ctx
+def lab_up(ctx: Ctx, ip: str | None, sip_port: int | None, ng_port: int | None, rtp_min: int | None,
+           rtp_max: int | None, no_record: bool) -> None:
+    """Start the lab PBX and wait until it answers."""
+    cfg = LabConfig.from_env(ip=ip, sip_port=sip_port, ng_port=ng_port, rtp_min=rtp_min, rtp_max=rtp_max,
+                             record=False if no_record else None)
+    stack = LabStack(ctx.settings.lab_dir, cfg)
+    if stack.is_running():
+        click.echo(f"lab already running (kamailio pid {stack.pids.get('kamailio')}, "
+                   f"rtpengine pid {stack.pids.get('rtpengine')})")
+        return
+    timings = stack.start()
+    click.echo(f"lab up: SIP {cfg.ip}:{cfg.sip_port}/udp, rtpengine {cfg.ip}:{cfg.ng_port}, "
+               f"RTP {cfg.rtp_min}-{cfg.rtp_max} (ready in "
+               f"{timings['rtpengine_ready_s'] + timings['kamailio_ready_s']:.2f} s)")
+    click.echo(f"state and logs: {stack.dir}")
+
+
+@lab.command("down")
+@pass_ctx
+def lab_down(ctx: Ctx) -> None:
+    """Stop the lab PBX."""
+    stack = LabStack(ctx.settings.lab_dir)
+    if not stack.pids:
+        click.echo("lab is not running")
+        return
+    times = stack.stop()
+    click.echo("lab down" + (f" ({', '.join(f'{k} {v:.2f} s' for k, v in times.items())})" if times else ""))
+
+
+@lab.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@pass_ctx
+def lab_status(ctx: Ctx, as_json: bool) -> None:
+    """Say what runs, where, and which accounts exist. Exit 1 when the lab is not fully up."""
+    stack = LabStack(ctx.settings.lab_dir)
+    st = stack.status()
+    if as_json:
+        click.echo(json.dumps(st.as_dict(), indent=2))
+    else:
+        click.echo(f"lab: {'UP' if st.up else 'DOWN'}  ({stack.dir})")
+        for c in st.components:
+            state = "ready" if c.ready else ("running, not answering" if c.running else "not running")
+            rtt = f", probe {c.rtt_ms} ms" if c.rtt_ms is not None else ""
+            click.echo(f"  {c.name:10} {state:24} pid {c.pid or '-':>7}  {c.address}{rtt}")
+            if c.running is False and c.pid is not None:
+                click.echo(f"    it died; log: {c.log}")
+        click.echo("  accounts:")
+        for a in st.accounts:
+            click.echo(f"    {a['name']:11} {a['aor']}")
+    if not st.up:
+        raise SystemExit(ExitCode.FAILED)
+
+
+@lab.command("profile")
+@pass_ctx
+def lab_profile(ctx: Ctx) -> None:
+    """Print the lab's built-in target profile (a template for your own PBX's profile)."""
+    import yaml
+
+    stack = LabStack(ctx.settings.lab_dir)
+    click.echo(yaml.safe_dump(lab_profile_mapping(stack.config, stack.rec_dir), sort_keys=False), nl=False)
+
+
+# ---- run --------------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--target", "target_file", type=click.Path(path_type=Path), envvar="HARNESS_TARGET",
+              help="Target profile of the PBX under test [default: the embedded lab].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory [default: reports/run-YYYYmmdd-HHMMSS].")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
+@pass_ctx
+def run(ctx: Ctx, paths: tuple[Path, ...], target_file: Path | None, out_dir: Path | None, quiet: bool) -> None:
+    """Run scenario and suite files against the target; write results.json and junit.xml."""
+    from harness.scenarios import load_paths
+    from harness.scenarios.runner import Runner
+
+    scenarios = load_paths(list(paths))
+    target = load_target(target_file) if target_file else None
+    stack: LabStack | None = None
+    started_lab = False
+    if target is None:
+        stack = LabStack(ctx.settings.lab_dir)
+        target = stack.target
+    _check_accounts(scenarios, target)
+    out = out_dir or Path("reports") / time.strftime("run-%Y%m%d-%H%M%S")
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"run directory {out} exists and is not empty; choose another with --out")
+
+    def log(msg: str) -> None:
+        if not quiet:
+            click.echo(msg)
+
+    try:
+        if stack is not None and not stack.is_running():
+            if stack.pids:
+                stack.stop()  # a lab that crashed earlier: clean up what is left
+            stack = LabStack(ctx.settings.lab_dir, LabConfig.from_env())
+            stack.start()
+            started_lab = True
+            target = stack.target
+            log(f"started the lab PBX at {stack.config.ip}:{stack.config.sip_port}")
+        runner = Runner(target, out.resolve(), lab=stack, log=log)
+        try:
+            result = runner.run_all(scenarios)
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted; results so far are in {out / 'results.json'}", err=True)
+            raise SystemExit(ExitCode.INTERRUPTED) from None
+    finally:
+        if started_lab and stack is not None:
+            stack.stop()
+            log("stopped the lab PBX")
+    _summary(result.to_dict(), out)
+    raise SystemExit(ExitCode.OK if result.verdict.value == "PASS" else ExitCode.FAILED)
+
+
+def _check_accounts(scenarios: list[Any], target: Target) -> None:
+    for sc in scenarios:
+        for spec in sc.parties.values():
+            if spec.account not in target.accounts:
+                from harness.errors import ScenarioError
+
+                known = ", ".join(sorted(target.accounts)) or "none"
+                raise ScenarioError(f"account '{spec.account}' is not in target profile {target.source} "
+                                    f"(accounts: {known})", sc.path, spec.line, f"parties.{spec.name}.account")
+
+
+def _summary(results: dict[str, Any], out: Path) -> None:
+    click.echo("")
+    click.echo(f"{'scenario':32} {'verdict':8} {'time':>7}  notes")
+    for sc in results["scenarios"]:
+        bad = [c for c in sc["checks"] if c["verdict"] != "PASS"]
+        note = "; ".join(
+            f"{c['name']} {c['verdict']}: {c['value'] if c['value'] is not None else c.get('detail') or '-'}"
+            f"{' ' + c['unit'] if c.get('unit') and c['value'] is not None else ''}"
+            f" (threshold {c.get('op', '')} {c.get('threshold')})" for c in bad[:3])
+        if sc.get("error") and not bad:
+            note = sc["error"]["message"]
+        click.echo(f"{sc['name'][:32]:32} {sc['verdict']:8} {sc['duration_s']:6.1f}s  {note}")
+    counts = results["counts"]
+    click.echo(f"\n{results['verdict']}: {counts['PASS']} passed, {counts['FAIL']} failed, "
+               f"{counts['ERROR']} errors")
+    click.echo(f"results: {out / 'results.json'}")
+    click.echo(f"junit:   {out / 'junit.xml'}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check scenario and suite files without running them."""
+    from harness.scenarios import load_paths
+
+    scenarios = load_paths(list(paths))
+    for sc in scenarios:
+        click.echo(f"ok  {sc.name}  ({sc.path}, {len(sc.steps)} steps, parties: {', '.join(sc.parties)})")
+
+
+# ---- fixtures ---------------------------------------------------------------------------------------
+@cli.group()
+def fixtures() -> None:
+    """Reference audio for the scenarios."""
+
+
+@fixtures.command("build")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("audio_fixtures"),
+              show_default=True)
+def fixtures_build(out: Path) -> None:
+    """(Re)build audio_fixtures/ from Debian's packages (asterisk sounds, espeak-ng) and synthetic signals."""
+    from harness.audio.fixtures import build_fixtures
+
+    for p in build_fixtures(out):
+        click.echo(str(p))
+
+
+def _register_optional() -> None:
+    try:
+        from harness.audio.cli import analyze_command
+    except ImportError:
+        return
+    cli.add_command(analyze_command, "analyze")
+
+
+_register_optional()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: maps expected failures to one line on stderr and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+    except HarnessError as exc:
+        prefix = "lab error" if isinstance(exc, LabError) else "error"
+        click.echo(f"{prefix}: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    sys.exit(ExitCode.OK)
+

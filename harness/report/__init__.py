@@ -1,0 +1,1 @@
+"""Reports rendered from stored results (``results.json``), never from live objects."""

@@ -1,0 +1,13 @@
+"""Scenarios: the model (frozen dataclasses), the loader (file -> model), the step registry and the runner.
+
+::
+
+    scenarios = load_paths([Path("scenarios/nightly.yaml")])
+    result = Runner(target, Path("reports/run-1")).run_all(scenarios)
+"""
+
+from harness.scenarios.loader import load_paths, load_scenario, load_suite
+from harness.scenarios.model import Scenario, Suite
+from harness.scenarios.registry import REGISTRY
+
+__all__ = ["REGISTRY", "Scenario", "Suite", "load_paths", "load_scenario", "load_suite"]

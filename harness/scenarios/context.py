@@ -1,0 +1,121 @@
+"""What a running scenario knows: its parties, its calls by name, and the checks judged so far."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.scenarios.model import Scenario
+from harness.sip import Party
+from harness.target import Target
+from harness.verdict import CheckResult, Verdict
+
+__all__ = ["CallLeg", "RunContext", "StepFailed"]
+
+DEFAULT_THRESHOLDS: dict[str, Any] = {
+    "setup_time_ms": 2000.0,  # INVITE -> 200 OK, measured at the caller
+    "register_time_ms": 1000.0,
+    "call_timeout_s": 15.0,
+    "hangup_timeout_s": 5.0,
+}
+
+
+class StepFailed(HarnessError):
+    """A step's own check failed in a way that makes the following steps meaningless."""
+
+
+@dataclass
+class CallLeg:
+    """A named call of the scenario, seen from both ends when both ends are parties."""
+
+    alias: str
+    caller: str
+    caller_call: str
+    uri: str
+    callee: str | None = None
+    callee_call: str | None = None
+    sip_call_id: str = ""
+    t_invite: float | None = None
+    times: dict[str, float] = field(default_factory=dict)
+    final_code: int | None = None
+    answered: bool = False
+    ended: bool = False
+
+    def ms(self, key: str) -> float | None:
+        if self.t_invite is None or key not in self.times:
+            return None
+        return round((self.times[key] - self.t_invite) * 1000.0, 2)
+
+    def timings(self) -> dict[str, Any]:
+        return {"sip_call_id": self.sip_call_id, "caller": self.caller, "callee": self.callee, "uri": self.uri,
+                "final_code": self.final_code, "answered": self.answered,
+                "invite_to_provisional_ms": self.ms("t_provisional"), "invite_to_180_ms": self.ms("t_180"),
+                "invite_to_183_ms": self.ms("t_183"), "setup_ms": self.ms("t_200"),
+                "invite_to_ack_ms": self.ms("t_confirmed"), "duration_s": (
+                    round(self.times["t_disconnected"] - self.times["t_200"], 3)
+                    if "t_disconnected" in self.times and "t_200" in self.times else None)}
+
+
+class RunContext:
+    def __init__(self, scenario: Scenario, target: Target, out_dir: Path,
+                 log: Callable[[str], None] | None = None):
+        self.scenario, self.target, self.out_dir = scenario, target, out_dir
+        self.parties: dict[str, Party] = {}
+        self.calls: dict[str, CallLeg] = {}
+        self.checks: list[CheckResult] = []
+        self.registrations: dict[str, dict[str, Any]] = {}
+        self.artifacts: dict[str, str] = {}
+        self.audio: dict[str, Any] = {}
+        self.rtp: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}
+        self.deadline = time.monotonic() + scenario.timeout_s
+        self._log = log or (lambda _m: None)
+
+    def log(self, message: str) -> None:
+        self._log(message)
+
+    # ---- lookups ----------------------------------------------------------------------------------
+    def party(self, name: str) -> Party:
+        return self.parties[name]
+
+    def account_of(self, party: str) -> str:
+        return self.scenario.parties[party].account
+
+    def dial_uri(self, to: str) -> str:
+        """A party name, a number name from the target profile, a SIP URI, or a literal user."""
+        if to.startswith(("sip:", "sips:", "tel:")):
+            return to
+        if to in self.scenario.parties:
+            return self.target.aor(self.target.account(self.account_of(to)).username)
+        if to in self.target.numbers:
+            return self.target.aor(self.target.numbers[to])
+        return self.target.aor(to)
+
+    def threshold(self, key: str, override: Any = None) -> Any:
+        if override is not None:
+            return override
+        for source in (self.scenario.thresholds, self.target.thresholds, DEFAULT_THRESHOLDS):
+            if key in source:
+                return source[key]
+        raise KeyError(key)
+
+    def record_path(self, party: str) -> str:
+        return str(self.out_dir / f"{party}-{{call}}.wav")
+
+    def remaining(self, cap: float) -> float:
+        """A wait of at most ``cap`` seconds that never passes the scenario's deadline."""
+        return max(0.1, min(cap, self.deadline - time.monotonic()))
+
+    # ---- results ----------------------------------------------------------------------------------
+    def check(self, result: CheckResult) -> CheckResult:
+        self.checks.append(result)
+        mark = {Verdict.PASS: "ok", Verdict.FAIL: "FAIL", Verdict.ERROR: "ERROR"}[result.verdict]
+        value = result.value if result.value is not None else "-"
+        self.log(f"    {mark:5} {result.name}: {value}{(' ' + result.unit) if result.unit else ''}"
+                 f" {result.op} {result.threshold if result.threshold is not None else ''}"
+                 f"{('  (' + result.detail + ')') if result.detail else ''}")
+        return result

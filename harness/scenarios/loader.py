@@ -1,0 +1,166 @@
+"""Scenario and suite files -> model. Every error names the file, the line and the field.
+
+A scenario::
+
+    name: connect
+    parties:
+      caller: {account: caller, play: speech/caller.wav}
+      agent:  {account: agent1, play: speech/agent.wav, answer: auto}
+    steps:
+      - call: {from: caller, to: agent, as: main}
+      - talk: {seconds: 8}
+      - hangup: {party: caller, call: main}
+      - expect_setup: {call: main}
+      - expect_audio: {call: main}
+
+A suite lists scenario files (relative to the suite file)::
+
+    name: nightly
+    scenarios: [connect.yaml]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ScenarioError
+from harness.scenarios import steps as _steps  # noqa: F401  (registers the step types)
+from harness.scenarios.fixtures import resolve_fixture
+from harness.scenarios.model import ANSWER_MODES, AnswerPolicy, PartySpec, Scenario, StepEntry, Suite
+from harness.scenarios.registry import ParseScope, lookup
+from harness.yamlsrc import Fields, LDict, LList, load_yaml
+
+__all__ = ["load_paths", "load_scenario", "load_suite"]
+
+
+def load_paths(paths: list[Path]) -> list[Scenario]:
+    """Scenario files and suite files, in order; suites are expanded. Duplicates are kept once."""
+    out: list[Scenario] = []
+    seen: set[str] = set()
+    for p in paths:
+        doc = load_yaml(p, ScenarioError)
+        items = list(load_suite(p, doc).scenarios) if isinstance(doc, dict) and "scenarios" in doc \
+            else [_scenario_from(doc, p)]
+        for sc in items:
+            if sc.path not in seen:
+                seen.add(sc.path)
+                out.append(sc)
+    return out
+
+
+def load_suite(path: Path, doc: Any = None) -> Suite:
+    doc = load_yaml(path, ScenarioError) if doc is None else doc
+    f = Fields(doc, str(path), ScenarioError, "")
+    name = f.req("name", str)
+    description = f.opt("description", str, "")
+    entries = f.req("scenarios", list)
+    f.done()
+    scenarios = []
+    for i, entry in enumerate(entries):
+        line = entries.item_line(i) if isinstance(entries, LList) else None
+        if not isinstance(entry, str):
+            raise ScenarioError(f"must be a scenario file name, got {entry!r}", str(path), line, f"scenarios[{i}]")
+        sp = (path.parent / entry)
+        if not sp.is_file():
+            raise ScenarioError(f"scenario file '{entry}' not found next to the suite", str(path), line,
+                                f"scenarios[{i}]")
+        sdoc = load_yaml(sp, ScenarioError)
+        if isinstance(sdoc, dict) and "scenarios" in sdoc:
+            raise ScenarioError(f"'{entry}' is a suite; suites cannot include suites", str(path), line,
+                                f"scenarios[{i}]")
+        scenarios.append(_scenario_from(sdoc, sp))
+    if not scenarios:
+        raise ScenarioError("a suite needs at least one scenario", str(path), f.line_of("scenarios"), "scenarios")
+    return Suite(name=name, path=str(path), scenarios=tuple(scenarios), description=description)
+
+
+def load_scenario(path: Path) -> Scenario:
+    return _scenario_from(load_yaml(path, ScenarioError), path)
+
+
+def _scenario_from(doc: Any, path: Path) -> Scenario:
+    spath = str(path)
+    f = Fields(doc, spath, ScenarioError, "")
+    name = f.req("name", str)
+    description = f.opt("description", str, "")
+    tags = f.opt("tags", list, [])
+    timeout_s = f.number("timeout_s", 120.0, low=1, high=3600)
+    thresholds = f.opt("thresholds", dict, {})
+    parties_raw = f.req("parties", dict)
+    steps_raw = f.req("steps", list)
+    f.done()
+
+    def fixture(value: str, line: int | None, fld: str) -> str:
+        return resolve_fixture(value, spath, line, fld)
+
+    parties: dict[str, PartySpec] = {}
+    for pname, raw in parties_raw.items():
+        line = parties_raw.key_line(pname) if isinstance(parties_raw, LDict) else None
+        parties[pname] = _party(pname, raw, spath, line, fixture)
+    if not parties:
+        raise ScenarioError("a scenario needs at least one party", spath, f.line_of("parties"), "parties")
+
+    scope = ParseScope(path=spath, parties=parties, fixture_resolver=fixture)
+    entries = []
+    for i, raw in enumerate(steps_raw):
+        line = steps_raw.item_line(i) if isinstance(steps_raw, LList) else None
+        where = f"steps[{i}]"
+        if isinstance(raw, str):  # a bare keyword: "- hangup_all"
+            keyword, params = raw, LDict()
+            params.line, params.key_lines = line or 0, {}
+        elif isinstance(raw, dict) and len(raw) == 1:
+            keyword, params = next(iter(raw.items()))
+        else:
+            raise ScenarioError("a step is a mapping with exactly one key, the step type "
+                                "(e.g. '- call: {from: caller, to: agent}')", spath, line, where)
+        cls = lookup(keyword, spath, line, where)
+        if params is None:
+            params = LDict()
+            params.line, params.key_lines = line or 0, {}
+        elif not isinstance(params, dict):
+            shorthand = getattr(cls, "shorthand", None)
+            if shorthand is None:
+                raise ScenarioError(f"'{keyword}' takes a mapping of parameters, got {params!r}", spath, line,
+                                    f"{where}.{keyword}")
+            value, params = params, LDict({shorthand: params})
+            params.line, params.key_lines = line or 0, {shorthand: line or 0}
+            del value
+        sf = Fields(params, spath, ScenarioError, f"{where}.{keyword}", line)
+        step = cls.parse(sf, scope)
+        sf.done()
+        entries.append(StepEntry(keyword=keyword, step=step, index=i, line=line))
+    if not entries:
+        raise ScenarioError("a scenario needs at least one step", spath, f.line_of("steps"), "steps")
+    for i, t in enumerate(tags):
+        if not isinstance(t, str):
+            raise ScenarioError(f"tag must be a string, got {t!r}", spath, f.line_of("tags"), f"tags[{i}]")
+    return Scenario(name=name, path=spath, description=description, parties=parties, steps=tuple(entries),
+                    thresholds=dict(thresholds), tags=tuple(tags), timeout_s=timeout_s)
+
+
+def _party(pname: str, raw: Any, spath: str, line: int | None, fixture: Any) -> PartySpec:
+    pf = Fields(raw if raw is not None else {}, spath, ScenarioError, f"parties.{pname}", line)
+    account = pf.opt("account", str, pname)
+    play_raw = pf.opt("play", str, None)
+    play = fixture(play_raw, pf.line_of("play"), pf.field_name("play")) if play_raw else None
+    loop = pf.opt("loop", bool, False)
+    record = pf.opt("record", bool, True)
+    register = pf.opt("register", bool, True)
+    transfer = pf.choice("transfer", ("accept", "reject"), "accept")
+    answer_raw = pf.opt("answer", (str, dict), "auto")
+    if isinstance(answer_raw, str):
+        mode = {"auto": "answer"}.get(answer_raw, answer_raw)
+        if mode not in ANSWER_MODES:
+            raise pf.fail("answer", f"must be one of auto, {', '.join(ANSWER_MODES)} or a mapping, got {answer_raw!r}")
+        answer = AnswerPolicy(mode=mode)
+    else:
+        af = Fields(answer_raw, spath, ScenarioError, pf.field_name("answer"), pf.line_of("answer"))
+        mode = af.choice("mode", ("auto", *ANSWER_MODES), "auto")
+        answer = AnswerPolicy(mode={"auto": "answer"}.get(mode, mode),
+                              code=af.integer("code", None, low=100, high=699),
+                              delay_ms=af.integer("delay_ms", 0, low=0, high=120000))
+        af.done()
+    pf.done()
+    return PartySpec(name=pname, account=account, play=play, loop=loop, record=record, register=register,
+                     answer=answer, transfer=transfer, line=line)

@@ -1,0 +1,62 @@
+"""The scenario model: frozen dataclasses that the loader builds and the runner reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["AnswerPolicy", "PartySpec", "Scenario", "StepEntry", "Suite"]
+
+ANSWER_MODES = ("answer", "manual", "reject", "ring")
+
+
+@dataclass(frozen=True)
+class AnswerPolicy:
+    mode: str = "answer"
+    code: int | None = None
+    delay_ms: int = 0
+
+
+@dataclass(frozen=True)
+class PartySpec:
+    name: str
+    account: str
+    play: str | None = None
+    loop: bool = False
+    record: bool = True
+    register: bool = True
+    answer: AnswerPolicy = AnswerPolicy()
+    transfer: str = "accept"
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class StepEntry:
+    keyword: str
+    step: Any
+    index: int
+    line: int | None
+
+    @property
+    def label(self) -> str:
+        return f"step {self.index + 1} ({self.keyword})"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+    description: str = ""
+    parties: dict[str, PartySpec] = field(default_factory=dict)
+    steps: tuple[StepEntry, ...] = ()
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: str
+    scenarios: tuple[Scenario, ...]
+    description: str = ""

@@ -1,0 +1,212 @@
+"""Run scenarios against a target: parties up, steps in order, checks judged, results stored.
+
+Each scenario gets its own directory under the run directory (party logs with the SIP messages,
+received WAVs). ``results.json`` and ``junit.xml`` are rewritten after every scenario, so a crash
+or an interrupt keeps everything judged so far. A scenario never takes the run down: a crashed
+party, a timeout or a dead lab component becomes an ERROR with the step that hit it and the last
+log lines, and the run goes on with the next scenario.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import harness
+from harness.errors import HarnessError, LabError, PartyError
+from harness.lab.stack import LabStack
+from harness.report.junit import write_junit
+from harness.results import RunResult, ScenarioResult, write_json_atomic
+from harness.scenarios.context import RunContext, StepFailed
+from harness.scenarios.model import Scenario
+from harness.sip import AutoPolicy, Party
+from harness.target import Target
+from harness.verdict import CheckResult, Verdict
+
+__all__ = ["Runner", "slug"]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "scenario"
+
+
+def local_ip_for(host: str, port: int) -> str:
+    """The local address the OS would use to reach ``host`` (no packet is sent)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((host, port))
+            return str(s.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+
+
+class Runner:
+    def __init__(self, target: Target, out_dir: Path, *, lab: LabStack | None = None,
+                 log: Callable[[str], None] = print):
+        self.target, self.out_dir, self.lab, self.log = target, out_dir, lab, log
+        self.local_ip = "127.0.0.1" if target.is_lab else local_ip_for(target.host, target.port)
+        self.run = RunResult(run_id=out_dir.name, out_dir=str(out_dir), target=target.public(),
+                             harness_version=harness.__version__)
+
+    def save(self) -> None:
+        data = self.run.to_dict()
+        write_json_atomic(self.out_dir / "results.json", data)
+        write_junit(data, self.out_dir / "junit.xml")
+
+    def run_all(self, scenarios: list[Scenario]) -> RunResult:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.save()
+        try:
+            for sc in scenarios:
+                self.run.scenarios.append(self.run_one(sc))
+                self.save()
+        except KeyboardInterrupt:
+            self.run.interrupted = True
+            raise
+        finally:
+            self.run.finished = time.time()
+            self.save()
+        return self.run
+
+    # ---- one scenario -----------------------------------------------------------------------------
+    def run_one(self, sc: Scenario) -> ScenarioResult:
+        sdir = self.out_dir / slug(sc.name)
+        n = 2
+        while sdir.exists():
+            sdir = self.out_dir / f"{slug(sc.name)}-{n}"
+            n += 1
+        sdir.mkdir(parents=True)
+        res = ScenarioResult(name=sc.name, file=sc.path, started=time.time(), out_dir=sdir.name)
+        self.log(f"scenario {sc.name} ({sc.path})")
+        ctx = RunContext(sc, self.target, sdir, self.log)
+        t0 = time.monotonic()
+        current = "setup"
+        interrupted = False
+        try:
+            if self._setup(ctx):
+                for entry in sc.steps:
+                    current = entry.label
+                    if time.monotonic() > ctx.deadline:
+                        raise StepFailed(f"scenario timeout of {sc.timeout_s:.0f} s reached")
+                    entry.step.run(ctx)
+        except StepFailed as exc:
+            res.error = {"step": current, "line": _line_of(sc, current), "message": str(exc), "kind": "failed"}
+            self.log(f"    stopped at {current}: {exc}")
+        except HarnessError as exc:
+            tail = getattr(exc, "log_tail", "")
+            res.error = {"step": current, "line": _line_of(sc, current), "message": str(exc),
+                         "kind": type(exc).__name__, "log_tail": tail}
+            ctx.check(CheckResult.error(f"step:{current}", str(exc)))
+        except KeyboardInterrupt:
+            interrupted = True
+            res.error = {"step": current, "line": _line_of(sc, current), "message": "interrupted",
+                         "kind": "interrupted"}
+            ctx.check(CheckResult.error(f"step:{current}", "the run was interrupted"))
+        finally:
+            if res.error is not None:
+                done = {e.label for e in sc.steps[: _index_of(sc, current) + 1]}
+                res.skipped_steps = [e.label for e in sc.steps if e.label not in done]
+            self._collect_rtp(ctx)
+            self._teardown(ctx)
+            self._check_lab(ctx)
+            res.checks = ctx.checks
+            res.sip = {"calls": {a: leg.timings() for a, leg in ctx.calls.items()},
+                       "registrations": ctx.registrations}
+            res.audio, res.rtp = ctx.audio, ctx.rtp
+            res.artifacts = {**ctx.artifacts, **self._logs(ctx)}
+            res.duration_s = time.monotonic() - t0
+            res.finish()
+            self.log(f"  => {res.verdict.value} ({res.duration_s:.1f} s)")
+        if interrupted:
+            self.run.scenarios.append(res)
+            raise KeyboardInterrupt
+        return res
+
+    def _setup(self, ctx: RunContext) -> bool:
+        """Start one pjsua2 child per party and register the accounts. False when registration failed."""
+        sc, target = ctx.scenario, self.target
+        for name in sc.parties:
+            ctx.parties[name] = Party(name, ctx.out_dir, local_ip=self.local_ip, transport=target.transport,
+                                      codecs=target.codecs)
+        with ThreadPoolExecutor(max_workers=len(ctx.parties)) as pool:
+            for fut in [pool.submit(p.start) for p in ctx.parties.values()]:
+                fut.result()
+        for name, spec in sc.parties.items():
+            account = target.account(spec.account)
+            party = ctx.parties[name]
+            a = spec.answer
+            party.add_account(account, target, register=spec.register, auto=AutoPolicy(
+                mode=a.mode, code=a.code, delay_ms=a.delay_ms, play=spec.play, loop=spec.loop,
+                record=ctx.record_path(name) if spec.record else None, transfer=spec.transfer))
+        ok = True
+        for name, spec in sc.parties.items():
+            if not spec.register:
+                continue
+            reg = ctx.parties[name].wait_registered(spec.account, ctx.remaining(10.0))
+            ctx.registrations[name] = {"account": spec.account, "code": reg.code, "reason": reg.reason}
+            ctx.check(CheckResult("register:" + name, Verdict.PASS if reg.ok else Verdict.FAIL, reg.code, 200,
+                                  op="==", unit="SIP", detail="" if reg.ok else _reg_hint(reg.code, reg.reason)))
+            ok = ok and reg.ok
+        if not ok:
+            raise StepFailed("registration failed; the scenario's steps were not run")
+        return ok
+
+    def _collect_rtp(self, ctx: RunContext) -> None:
+        for alias, leg in ctx.calls.items():
+            for party, cid in ((leg.caller, leg.caller_call), (leg.callee, leg.callee_call)):
+                if party is None or cid is None or not ctx.parties.get(party) or not ctx.parties[party].alive:
+                    continue
+                try:
+                    stats = ctx.parties[party].stats(cid)
+                except PartyError:
+                    continue
+                if stats:
+                    ctx.rtp.setdefault(alias, {})[party] = stats
+
+    def _teardown(self, ctx: RunContext) -> None:
+        # each child needs ~1 s to hang up, unregister and destroy pjsua: close them side by side
+        with ThreadPoolExecutor(max_workers=max(1, len(ctx.parties))) as pool:
+            list(pool.map(lambda p: p.close(), ctx.parties.values()))
+
+    def _check_lab(self, ctx: RunContext) -> None:
+        if self.lab is None:
+            return
+        try:
+            self.lab.check()
+        except LabError as exc:
+            ctx.check(CheckResult.error("lab", str(exc)))
+
+    def _logs(self, ctx: RunContext) -> dict[str, str]:
+        out = {}
+        for name, p in ctx.parties.items():
+            for kind, path in (("log", p.log_file), ("sip_log", p.sip_log_file)):
+                if path.exists():
+                    out[f"{kind}:{name}"] = path.name
+        return out
+
+
+def _reg_hint(code: int, reason: str) -> str:
+    if code in (401, 403, 407):
+        return f"{code} {reason}: wrong username or password for the account in the target profile"
+    if code in (408, 503):
+        return f"{code} {reason}: the PBX did not answer (unreachable, wrong address/port or transport)"
+    return f"{code} {reason}"
+
+
+def _index_of(sc: Scenario, label: str) -> int:
+    for e in sc.steps:
+        if e.label == label:
+            return e.index
+    return -1
+
+
+def _line_of(sc: Scenario, label: str) -> Any:
+    for e in sc.steps:
+        if e.label == label:
+            return e.line
+    return None

@@ -1,0 +1,112 @@
+"""The scenario loader: good files load into the model, bad ones fail naming file, line and field."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.errors import FixtureError, ScenarioError
+from harness.scenarios import load_paths, load_scenario, load_suite
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text).lstrip())
+    return p
+
+
+GOOD = """
+name: demo
+parties:
+  caller: {account: caller, play: speech/caller.wav}
+  agent: {account: agent1, play: speech/agent.wav, answer: {mode: auto, delay_ms: 500}}
+steps:
+  - call: {from: caller, to: agent, as: main}
+  - talk: 2
+  - dtmf: {party: caller, call: main, digits: "12#"}
+  - hangup: {party: caller, call: main}
+  - expect_setup: {call: main, max_ms: 1500}
+  - expect_audio: {call: main}
+"""
+
+
+def test_good_scenario_loads_into_typed_steps(tmp_path: Path) -> None:
+    sc = load_scenario(write(tmp_path, GOOD))
+    assert sc.name == "demo"
+    assert [e.keyword for e in sc.steps] == ["call", "talk", "dtmf", "hangup", "expect_setup", "expect_audio"]
+    assert sc.steps[1].step.seconds == 2.0
+    assert sc.steps[0].line == 6
+    assert sc.parties["agent"].answer.delay_ms == 500
+    assert sc.parties["caller"].play is not None and sc.parties["caller"].play.endswith("caller.wav")
+
+
+def test_shipped_scenarios_load() -> None:
+    scenarios = load_paths([REPO / "scenarios" / "nightly.yaml"])
+    assert "connect" in [s.name for s in scenarios]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "needle"),
+    [
+        ("name: x\nparties: {a: {}}\nsteps:\n  - call: {from: a, to: b\n", 4, "mapping started at line 4"),
+        ("name: x\nparties: {a: {}}\nsteps:\n  - dance: {}\n", 4, "unknown step 'dance'"),
+        ("name: x\nparties: {a: {}}\nsteps:\n  - call: {from: zed, to: b}\n", 4, "unknown party 'zed'"),
+        ("name: x\nparties: {a: {}}\nsteps:\n  - call: {from: a, to: b, colour: red}\n", 4, "unknown field 'colour'"),
+        ("name: x\nparties: {a: {}}\nsteps:\n  - talk: {seconds: soon}\n", 4, "must be a number"),
+        ("name: x\nparties: {a: {}}\nsteps:\n  - talk: {seconds: -3}\n", 4, "out of range"),
+        ("name: x\nparties: {a: {}}\nsteps:\n  - hangup: {party: a, call: nope}\n", 4, "unknown call 'nope'"),
+        ("name: x\nparties:\n  a: {answer: maybe}\nsteps:\n  - talk: 1\n", 3, "must be one of"),
+        ("parties: {a: {}}\nsteps:\n  - talk: 1\n", 1, "missing required field 'name'"),
+        ("name: x\nparties: {a: {}}\nsteps: []\n", 3, "at least one step"),
+        ("name: x\nparties: {a: {}}\nsteps:\n  - call: {from: a, to: b}\n    talk: 1\n", 4, "exactly one key"),
+        ("name: x\nname: y\nparties: {a: {}}\nsteps:\n  - talk: 1\n", 2, "duplicate key"),
+        ("name: x\nparties: {a: {}}\nsteps:\n  - dtmf: {party: a, digits: 12}\n", 4, "unknown call 'main'"),
+    ],
+)
+def test_malformed_scenario_names_file_line_and_problem(tmp_path: Path, text: str, line: int, needle: str) -> None:
+    p = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(p)
+    err = ei.value
+    assert err.path == str(p)
+    assert err.line == line, str(err)
+    assert needle in str(err)
+    assert str(p) in str(err)
+
+
+def test_missing_fixture_names_the_field(tmp_path: Path) -> None:
+    p = write(tmp_path, "name: x\nparties:\n  a:\n    play: no/such.wav\nsteps:\n  - talk: 1\n")
+    with pytest.raises(FixtureError) as ei:
+        load_scenario(p)
+    assert ei.value.line == 4 and ei.value.field == "parties.a.play"
+    assert "no/such.wav" in str(ei.value)
+
+
+def test_fixture_that_is_not_a_wav_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "bad.wav").write_text("not audio")
+    p = write(tmp_path, "name: x\nparties:\n  a: {play: bad.wav}\nsteps:\n  - talk: 1\n")
+    with pytest.raises(FixtureError, match="not a readable WAV"):
+        load_scenario(p)
+
+
+def test_empty_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="file not found"):
+        load_scenario(tmp_path / "nope.yaml")
+    with pytest.raises(ScenarioError, match="empty"):
+        load_scenario(write(tmp_path, "\n"))
+    with pytest.raises(ScenarioError, match="expected a mapping"):
+        load_scenario(write(tmp_path, "- just\n- a list\n"))
+
+
+def test_suite_expands_and_reports_missing_members(tmp_path: Path) -> None:
+    write(tmp_path, GOOD, "a.yaml")
+    suite = write(tmp_path, "name: n\nscenarios:\n  - a.yaml\n", "suite.yaml")
+    assert [s.name for s in load_suite(suite).scenarios] == ["demo"]
+    bad = write(tmp_path, "name: n\nscenarios:\n  - a.yaml\n  - gone.yaml\n", "bad.yaml")
+    with pytest.raises(ScenarioError) as ei:
+        load_paths([bad])
+    assert ei.value.line == 4 and "gone.yaml" in str(ei.value)
