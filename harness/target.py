@@ -158,6 +158,9 @@ class Target:
                 raise ProfileError("needs 'dir' or 'url_template'", source, r.line_of(), "recordings")
 
         thresholds = dict(f.opt("thresholds", dict, {}))
+        from harness.scenarios.loader import validate_thresholds  # the same rules as in scenarios
+
+        validate_thresholds(thresholds, source, ProfileError)
         media = f.opt("media", dict, None)
         codecs: tuple[str, ...] = ("PCMU", "PCMA")
         if media is not None:
@@ -181,7 +184,7 @@ def _password(a: Fields, env: dict[str, str]) -> str:
         if env_name not in env:
             raise a.fail("password_env", f"environment variable {env_name} is not set")
         return env[env_name]
-    raw = a.req("password", (str, int))
+    raw: str | int = a.req("password", (str, int))
     try:
         return expand_env(str(raw), env)
     except KeyError as exc:

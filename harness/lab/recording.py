@@ -38,15 +38,18 @@ What rtpengine 10.5 writes (``recording-method = pcap``, measured with the Debia
 * Without transcoding rtpengine relays SSRC, sequence numbers and timestamps unchanged, so the same
   audio on two legs (a capture that holds both, or another relay in the path) has the same SSRC.
 
-How streams become two directions: an RTP stream is one (SSRC, source, destination). Streams that carry
-the same packets (same SSRC and the same sequence/timestamp pairs, or, with a rewritten SSRC, the same
-payload bytes) are legs of one direction; the leg whose copies were captured first is the ingress leg and
-is the one decoded. Streams that follow each other in time from the same source or to the same
-destination (an SSRC change after a re-INVITE, a new source port) are segments of one direction. Of the
-directions found, the two kept are the caller's and the callee's when the metadata SDP identifies them
-(the stream sent to the port rtpengine advertised in the answer is the caller's), otherwise the pair of
-reverse flows or the two with the most audio. dir1 is the caller's audio when known, else the direction
-that started first.
+How streams become two directions: an RTP stream is one (SSRC, source, destination). Streams with the
+same SSRC that carry the same (sequence, timestamp) pairs are legs of one direction (a capture holding
+both sides of a relay); the leg whose copies were captured first (ties: first in the file) is the ingress
+leg and is the one decoded. Payload bytes are not compared (a periodic test tone repeats them in both
+directions), so legs of a transcoding relay, which rewrites the SSRC, stay separate directions. Streams
+both sent to rtpengine's ports, and the only two streams of a recording, are never merged (an echo
+reflector may return the caller's packets unchanged). Streams that follow each other in time from the
+same source, to the same destination or with the same SSRC (an SSRC change after a re-INVITE, a new
+source port) are segments of one direction. Of the directions found, the two kept are the caller's and
+the callee's when the metadata SDP identifies them (the stream sent to the port rtpengine advertised in
+the answer is the caller's), otherwise the pair of reverse flows or the two with the most audio. dir1 is
+the caller's audio when known, else the direction that started first.
 
 Decoding: PCMU (PT 0) and PCMA (PT 8) through lookup tables; every other payload type
 (telephone-event, comfort noise, other codecs) is left out, so its time is silence. Each payload lands
@@ -62,7 +65,6 @@ import re
 import wave
 from collections import Counter
 from collections.abc import Iterable
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import combinations, pairwise
 from pathlib import Path
@@ -99,7 +101,6 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 8000
 PCMU, PCMA = 0, 8
 _STATIC_CODECS = {0: "PCMU", 3: "GSM", 4: "G723", 8: "PCMA", 9: "G722", 13: "CN", 18: "G729"}
-_G711 = {PCMU: "PCMU", PCMA: "PCMA"}
 
 _JUMP_S = 1.0  # RTP clock and capture clock disagreeing by more than this starts a new run
 _MAX_DROPOUT = 3000  # a sequence jump larger than this is a sender restart, not loss (RFC 3550 A.1)
@@ -571,107 +572,58 @@ def _build_streams(capture: Capture, rtpmap: dict[int, str]) -> tuple[list[RtpSt
 # ------------------------------------------------------------------------------ streams -> directions
 
 
-def _nontrivial(payload: bytes) -> bool:
-    # silence and other near-constant payloads repeat everywhere: useless for matching
-    return len(set(payload)) > 4
-
-
-def _overlap(a: AbstractSet[object], b: AbstractSet[object]) -> bool:
-    return bool(a) and bool(b) and len(a & b) >= 0.5 * min(len(a), len(b))
-
-
 def _reverse(a: RtpStream, b: RtpStream) -> bool:
     return a.src == b.dst and a.dst == b.src
 
 
-class _Groups:
-    """Union-find over stream indexes."""
+def _group_copies(
+    audio: list[RtpStream], media: dict[int, _Unique], relay_ports: set[int]
+) -> list[list[RtpStream]]:
+    """Sets of streams that carry the same packets: legs of one direction through a relay.
 
-    def __init__(self, n: int):
-        self.parent = list(range(n))
+    A relay that does not transcode (rtpengine) keeps SSRC, sequence numbers and timestamps, so
+    copies share the SSRC and most (seq, timestamp) pairs. Payload bytes are not compared: a periodic
+    test tone gives identical payloads in both directions. Two streams both sent *to* rtpengine (its
+    ports from the metadata SDP) are never copies, nor are the only two streams of a recording:
+    rtpengine 10.5 records ingress only, and an echo reflector that returns the caller's packets
+    unchanged must still give two directions.
+    """
+    if len(audio) <= 2:
+        return [[s] for s in audio]
+    keys = [{(p.seq, p.timestamp) for _, _, p in media[id(s)]} for s in audio]
+    parent = list(range(len(audio)))
 
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
         return i
 
-    def union(self, i: int, j: int) -> None:
-        self.parent[self.find(j)] = self.find(i)
-
-    def sets(self) -> list[list[int]]:
-        out: dict[int, list[int]] = {}
-        for i in range(len(self.parent)):
-            out.setdefault(self.find(i), []).append(i)
-        return list(out.values())
-
-
-def _group_copies(
-    audio: list[RtpStream], media: dict[int, _Unique], relay_ports: list[tuple[str | None, int]]
-) -> list[list[RtpStream]]:
-    """Sets of streams that carry the same packets (legs of one direction through a relay).
-
-    Two streams both sent *to* rtpengine (ports from its SDP) are never copies, and neither are the
-    only two streams of a recording: rtpengine 10.5 records ingress only, and an echo reflector that
-    returns the caller's packets unchanged must still give two directions.
-    """
-    n = len(audio)
-    if n <= 2:
-        return [[s] for s in audio]
-
-    def both_ingress(a: RtpStream, b: RtpStream) -> bool:
-        return any(_matches(a.dst, r) for r in relay_ports) and any(_matches(b.dst, r) for r in relay_ports)
-
-    seq_keys = [{(p.seq, p.timestamp) for _, _, p in media[id(s)]} for s in audio]
-    groups = _Groups(n)
-    for i, j in combinations(range(n), 2):
+    for i, j in combinations(range(len(audio)), 2):
         a, b = audio[i], audio[j]
-        same_ssrc = a.ssrc == b.ssrc and (a.src, a.dst) != (b.src, b.dst) and not _reverse(a, b)
-        if same_ssrc and not both_ingress(a, b) and _overlap(seq_keys[i], seq_keys[j]):
-            groups.union(i, j)
-    if len(groups.sets()) > 2:
-        # more flows than two directions: look for relayed copies whose SSRC was rewritten
-        pay_keys = [
-            {p.payload for _, _, p in media[id(s)] if p.payload_type in _DECODE and _nontrivial(p.payload)}
-            for s in audio
-        ]
-        for i, j in combinations(range(n), 2):
-            a, b = audio[i], audio[j]
-            if groups.find(i) == groups.find(j) or (a.src, a.dst) == (b.src, b.dst) or _reverse(a, b):
-                continue
-            if both_ingress(a, b):
-                continue
-            if _overlap(pay_keys[i], pay_keys[j]):
-                groups.union(i, j)
-    return [[audio[i] for i in members] for members in groups.sets()]
+        if a.ssrc != b.ssrc or (a.src, a.dst) == (b.src, b.dst) or _reverse(a, b):
+            continue
+        if a.dst[1] in relay_ports and b.dst[1] in relay_ports:
+            continue
+        if len(keys[i] & keys[j]) >= 0.5 * min(len(keys[i]), len(keys[j])):
+            parent[root(j)] = root(i)
+    groups: dict[int, list[RtpStream]] = {}
+    for i, s in enumerate(audio):
+        groups.setdefault(root(i), []).append(s)
+    return list(groups.values())
 
 
 def _pick_ingress(members: list[RtpStream], media: dict[int, _Unique]) -> RtpStream:
-    """The leg whose packets were captured first: the one that entered the relay."""
+    """The leg whose copies of the shared packets were mostly captured first: it entered the relay."""
     if len(members) == 1:
         return members[0]
-    same_ssrc = len({s.ssrc for s in members}) == 1
-    firsts: dict[object, tuple[float, int, int]] = {}
-    seen: Counter[object] = Counter()
+    first: dict[tuple[int, int], tuple[float, int, int]] = {}
     for idx, s in enumerate(members):
         for _, _, p in media[id(s)]:
-            if p.payload_type not in _DECODE:
-                continue
-            if same_ssrc:
-                key: object = (p.seq, p.timestamp)
-            elif _nontrivial(p.payload):
-                key = p.payload
-            else:
-                continue
-            seen[key] += 1
-            cand = (p.time, p.frame, idx)
-            if key not in firsts or cand < firsts[key]:
-                firsts[key] = cand
-    votes = Counter(firsts[k][2] for k, c in seen.items() if c > 1)
-    order = sorted(
-        range(len(members)), key=lambda i: (-votes[i], members[i].first_time, members[i].rtp[0].frame)
-    )
-    return members[order[0]]
+            key, cand = (p.seq, p.timestamp), (p.time, p.frame, idx)
+            if key not in first or cand < first[key]:
+                first[key] = cand
+    votes = Counter(idx for _, _, idx in first.values())
+    return min(enumerate(members), key=lambda m: (-votes[m[0]], m[1].first_time, m[1].rtp[0].frame))[1]
 
 
 @dataclass
@@ -695,11 +647,11 @@ def _same_sender(a: _Group, b: _Group) -> bool:
     return bool(srcs_a & srcs_b or dsts_a & dsts_b or ssrcs_a & ssrcs_b)
 
 
-def _relay_ports(meta: RecordingMetadata | None) -> list[tuple[str | None, int]]:
-    """rtpengine's receiving (address, port)s, from the SDP it wrote to the metadata file."""
+def _relay_ports(meta: RecordingMetadata | None) -> set[int]:
+    """rtpengine's receiving ports, from the SDP it wrote to the metadata file."""
     if meta is None:
-        return []
-    return [ep for _, sdp in meta.sdp if (ep := _sdp_audio_endpoint(sdp)) is not None]
+        return set()
+    return {ep[1] for _, sdp in meta.sdp if (ep := _sdp_audio_endpoint(sdp)) is not None}
 
 
 def _directions(
@@ -722,10 +674,6 @@ def _directions(
         copies = [s for g in chain for s in g.members if s is not g.ingress]
         out.append(Direction(ingress=ingress, copies=copies))
     return out
-
-
-def _matches(ep: Endpoint, want: tuple[str | None, int]) -> bool:
-    return ep[1] == want[1] and (want[0] is None or want[0] == ep[0])
 
 
 def _choose(dirs: list[Direction], meta: RecordingMetadata | None) -> tuple[list[Direction], list[Direction]]:
@@ -768,9 +716,20 @@ def _assign_roles(dirs: list[Direction], meta: RecordingMetadata) -> None:
         want = _sdp_audio_endpoint(sdp) if sdp else None
         if want is None:
             continue
-        for d in dirs:
-            if d.role is None and any(_matches(s.dst, want) for s in d.ingress):
-                d.role = role
+        addr, port = want
+        # the advertised address may not be the local one (interface=local!public): port alone then
+        for strict in (True, False):
+            match = next(
+                (
+                    d
+                    for d in dirs
+                    if d.role is None
+                    and any(s.dst[1] == port and (not strict or addr in (None, s.dst[0])) for s in d.ingress)
+                ),
+                None,
+            )
+            if match is not None:
+                match.role = role
                 break
 
 

@@ -306,7 +306,7 @@ def _exists(pid: int) -> bool:
 
 
 def _kamailio_modules_dir() -> str:
-    for cand in sorted(Path("/usr/lib").glob("*/kamailio/modules")) + [Path("/usr/lib/kamailio/modules")]:
+    for cand in [*sorted(Path("/usr/lib").glob("*/kamailio/modules")), Path("/usr/lib/kamailio/modules")]:
         if (cand / "tm.so").exists():
             return str(cand) + "/"
     raise LabComponentError("kamailio", f"modules directory not found; {INSTALL_HINT}")

@@ -17,7 +17,8 @@ def _measured(check: dict[str, Any]) -> str:
     unit = f" {check['unit']}" if check.get("unit") else ""
     value = "no measurement" if check.get("value") is None else f"{check['value']}{unit}"
     op = check.get("op") or "vs"
-    text = f"{check['name']}: measured {value}, threshold {op} {check.get('threshold')}{unit if check.get('op') else ''}"
+    shown_unit = unit if check.get("op") else ""
+    text = f"{check['name']}: measured {value}, threshold {op} {check.get('threshold')}{shown_unit}"
     if check.get("detail"):
         text += f" ({check['detail']})"
     return text

@@ -87,6 +87,7 @@ def _scenario_from(doc: Any, path: Path) -> Scenario:
     tags = f.opt("tags", list, [])
     timeout_s = f.number("timeout_s", 120.0, low=1, high=3600)
     thresholds = f.opt("thresholds", dict, {})
+    validate_thresholds(thresholds, spath, ScenarioError)
     parties_raw = f.req("parties", dict)
     steps_raw = f.req("steps", list)
     f.done()
@@ -139,11 +140,30 @@ def _scenario_from(doc: Any, path: Path) -> Scenario:
                     thresholds=dict(thresholds), tags=tuple(tags), timeout_s=timeout_s)
 
 
+def validate_thresholds(thresholds: Any, path: str, error: Any) -> None:
+    """Known threshold names with numeric values; the audio ones are checked by the audio engine."""
+    from harness.audio.thresholds import Thresholds
+    from harness.scenarios.context import DEFAULT_THRESHOLDS
+
+    f = Fields(thresholds, path, error, "thresholds")
+    for key in DEFAULT_THRESHOLDS:
+        f.number(key, None, low=0)
+    audio = f.opt("audio", dict, None)
+    if audio is not None:
+        try:
+            Thresholds.from_mapping(dict(audio))
+        except ValueError as exc:
+            raise error(str(exc), path, f.line_of("audio"), "thresholds.audio") from None
+    f.done()
+
+
 def _party(pname: str, raw: Any, spath: str, line: int | None, fixture: Any) -> PartySpec:
     pf = Fields(raw if raw is not None else {}, spath, ScenarioError, f"parties.{pname}", line)
     account = pf.opt("account", str, pname)
     play_raw = pf.opt("play", str, None)
     play = fixture(play_raw, pf.line_of("play"), pf.field_name("play")) if play_raw else None
+    ref_raw = pf.opt("reference", str, None)
+    reference = fixture(ref_raw, pf.line_of("reference"), pf.field_name("reference")) if ref_raw else None
     loop = pf.opt("loop", bool, False)
     record = pf.opt("record", bool, True)
     register = pf.opt("register", bool, True)
@@ -162,5 +182,5 @@ def _party(pname: str, raw: Any, spath: str, line: int | None, fixture: Any) -> 
                               delay_ms=af.integer("delay_ms", 0, low=0, high=120000))
         af.done()
     pf.done()
-    return PartySpec(name=pname, account=account, play=play, loop=loop, record=record, register=register,
-                     answer=answer, transfer=transfer, line=line)
+    return PartySpec(name=pname, account=account, play=play, reference=reference, loop=loop, record=record,
+                     register=register, answer=answer, transfer=transfer, line=line)

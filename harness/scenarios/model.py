@@ -22,12 +22,17 @@ class PartySpec:
     name: str
     account: str
     play: str | None = None
+    reference: str | None = None  # what the far end should hear; defaults to ``play``
     loop: bool = False
     record: bool = True
     register: bool = True
     answer: AnswerPolicy = AnswerPolicy()
     transfer: str = "accept"
     line: int | None = None
+
+    @property
+    def expected_audio(self) -> str | None:
+        return self.reference or self.play
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,13 @@ Action steps (``call``, ``hangup``, ``hold``, ...) add a check for their own out
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from harness.errors import PartyTimeout
+from harness.errors import HarnessError, PartyTimeout
 from harness.scenarios.context import CallLeg, RunContext, StepFailed
 from harness.scenarios.registry import ParseScope, step
 from harness.verdict import CheckResult, Verdict
@@ -47,7 +48,7 @@ class Call:
     @classmethod
     def parse(cls, f: Fields, scope: ParseScope) -> Call:
         frm = scope.party(f, "from")
-        to = f.req("to", (str, int))
+        to: str | int = f.req("to", (str, int))
         alias = f.opt("as", str, "main")
         if alias in scope.calls:
             raise f.fail("as", f"call name '{alias}' is already used by an earlier step")
@@ -138,6 +139,10 @@ class Call:
                 return code == self.expect_code, outcome
 
 
+def _event_for(kind: str, call: str) -> Callable[[Event], bool]:
+    return lambda e: e["event"] == kind and e.get("call") == call
+
+
 def _latest_times(events: list[Event]) -> dict[str, float]:
     times: dict[str, float] = {}
     for e in events:
@@ -221,12 +226,10 @@ class Hangup:
         elapsed = round((time.monotonic() - t0) * 1000.0, 1)
         for name, cid in ends:  # the recorders close just after DISCONNECTED
             p = ctx.party(name)
-            if p.find(lambda e, c=cid: e["event"] == "recording" and e.get("call") == c):
-                try:
-                    p.wait_event(lambda e, c=cid: e["event"] == "recording_closed" and e.get("call") == c,
-                                 ctx.remaining(3.0), "the recording to close", marks[name])
-                except PartyTimeout:
-                    pass
+            if p.find(_event_for("recording", cid)):
+                with contextlib.suppress(PartyTimeout):
+                    p.wait_event(_event_for("recording_closed", cid), ctx.remaining(3.0), "the recording to close",
+                                 marks[name])
         ctx.check(CheckResult(f"hangup:{self.alias}", Verdict.FAIL if missing else Verdict.PASS,
                               elapsed if not missing else None, "both ends released", unit="ms",
                               detail=f"still up at: {', '.join(missing)}" if missing else ""))
@@ -369,38 +372,74 @@ class ExpectAudio:
                    f.choice("direction", ("both", "caller->callee", "callee->caller"), "both"))
 
     def run(self, ctx: RunContext) -> None:
-        from harness.audio import Thresholds, analyze_files  # numpy/scipy only when audio is judged
+        from harness.audio import AudioInputError, analyze_files  # numpy/scipy only when audio is judged
 
         leg = _leg(ctx, self.alias)
         if leg.callee is None or leg.callee_call is None:
             ctx.check(CheckResult.error(f"audio:{self.alias}", "the callee is not a party of this scenario; "
                                         "its received audio cannot be judged"))
             return
-        try:
-            thresholds = Thresholds.from_mapping(dict(ctx.threshold("audio", {}) or {}))
-        except KeyError:
-            thresholds = Thresholds()
-        directions = [(leg.caller, leg.caller_call, leg.callee, leg.callee_call),
-                      (leg.callee, leg.callee_call, leg.caller, leg.caller_call)]
+        thresholds = audio_thresholds(ctx)
+        directions = [(leg.caller, leg.callee, leg.callee_call), (leg.callee, leg.caller, leg.caller_call)]
         if self.direction == "caller->callee":
             directions = directions[:1]
         elif self.direction == "callee->caller":
             directions = directions[1:]
-        for src, _src_call, dst, dst_call in directions:
+        for src, dst, dst_call in directions:
             name = f"{src}->{dst}"
-            reference = ctx.scenario.parties[src].play
+            reference = ctx.scenario.parties[src].expected_audio
             received = ctx.out_dir / f"{dst}-{dst_call}.wav"
             sent = ctx.scenario.parties[dst].play
             if reference is None:
                 ctx.check(CheckResult.error(f"audio:{name}", f"party '{src}' plays nothing: no reference"))
                 continue
             if not received.exists():
-                ctx.check(CheckResult.error(f"audio:{name}", f"no recording at {received.name}"))
+                ctx.check(CheckResult.error(f"audio:{name}", f"{dst} made no recording ({received.name})"))
                 continue
             ctx.artifacts[f"received:{name}"] = received.name
-            analysis = analyze_files(received, Path(reference), thresholds, direction=name,
-                                     sent=Path(sent) if sent else None)
+            try:
+                analysis = analyze_files(received, reference, thresholds, direction=name, sent_path=sent,
+                                         rtp=rtp_stats(ctx, dst, dst_call))
+            except AudioInputError as exc:
+                ctx.check(CheckResult.error(f"audio:{name}", f"unusable recording: {exc}"))
+                continue
             ctx.audio[name] = analysis.to_dict()
             for c in analysis.checks:
                 c.name = f"audio:{name}:{c.name}"
                 ctx.check(c)
+
+
+def audio_thresholds(ctx: RunContext) -> Any:
+    """Audio thresholds: scenario ``thresholds.audio`` over target ``thresholds.audio`` over defaults
+    (both were validated when their files were loaded)."""
+    from harness.audio import Thresholds
+
+    merged: dict[str, Any] = {}
+    for source in (ctx.target.thresholds, ctx.scenario.thresholds):
+        merged.update(source.get("audio") or {})
+    return Thresholds.from_mapping(merged)
+
+
+def rtp_stats(ctx: RunContext, party: str, call: str) -> Any:
+    """The receiving end's RTP/RTCP figures for the E-model, or None when the party has none."""
+    from harness.audio import RtpStats
+
+    try:
+        st = ctx.party(party).stats(call)
+    except HarnessError:
+        return None
+    if not st or not st.get("codec"):
+        return None
+    ctx.rtp.setdefault(call_alias_of(ctx, party, call), {})[party] = st
+    received, lost = int(st.get("rx_packets") or 0), max(0, int(st.get("rx_lost") or 0))
+    loss = 100.0 * lost / (received + lost) if received + lost else 0.0
+    return RtpStats(codec=str(st["codec"]), loss_pct=loss, jitter_ms=float(st.get("rx_jitter_ms") or 0.0),
+                    rtt_ms=float(st.get("rtt_ms") or 0.0),
+                    jitter_buffer_ms=float(st["jb_avg_delay_ms"]) if st.get("jb_avg_delay_ms") else None)
+
+
+def call_alias_of(ctx: RunContext, party: str, call: str) -> str:
+    for alias, leg in ctx.calls.items():
+        if (leg.caller, leg.caller_call) == (party, call) or (leg.callee, leg.callee_call) == (party, call):
+            return alias
+    return call

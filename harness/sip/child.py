@@ -13,8 +13,10 @@ pjsua2 is asked: a command that would exceed one gets an error reply instead of 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import resource
 import select
 import sys
 import time
@@ -25,6 +27,8 @@ from typing import Any
 
 PROTO_FD = os.dup(1)
 os.dup2(2, 1)
+# a pjsua2 assertion aborts the process: that is reported from the log, no core file is wanted
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 import pjsua2 as pj  # noqa: E402  (must come after the fd shuffle above)
 
@@ -402,10 +406,8 @@ class Child:
         self.pump(0.3)
         self.calls.clear()
         for acc in self.accounts.values():
-            try:
+            with contextlib.suppress(pj.Error):
                 acc.shutdown()
-            except pj.Error:
-                pass
         self.pump(0.5)
         self.accounts.clear()
         gc.collect()
@@ -415,7 +417,7 @@ class Child:
         self.ep = None
 
 
-class Acct(pj.Account):  # type: ignore[misc]
+class Acct(pj.Account):
     def __init__(self, child: Child, name: str, auto: dict[str, Any]):
         super().__init__()
         self.child, self.name, self.auto = child, name, dict(auto)
@@ -439,13 +441,7 @@ class Acct(pj.Account):  # type: ignore[misc]
         if mode == "manual":
             c.respond(180)
             return
-        if mode == "answer":
-            if delay > 0:
-                c.respond(180)
-                child.after(delay, lambda: c.respond(code))
-            else:
-                c.respond(code)
-        elif mode == "reject":
+        if mode == "answer" or mode == "reject":
             if delay > 0:
                 c.respond(180)
                 child.after(delay, lambda: c.respond(code))
@@ -455,7 +451,7 @@ class Acct(pj.Account):  # type: ignore[misc]
             c.respond(180)
 
 
-class PartyCall(pj.Call):  # type: ignore[misc]
+class PartyCall(pj.Call):
     def __init__(self, child: Child, acc: Acct, cid: str, plan: MediaPlan, call_id: int = pj.PJSUA_INVALID_ID):
         super().__init__(acc, call_id)
         self.child, self.acc, self.cid, self.plan = child, acc, cid, plan

@@ -14,6 +14,7 @@ Every wait has a timeout. When the child dies, every pending and later call rais
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import os
 import queue
@@ -134,10 +135,8 @@ class Party:
         if proc is None:
             return
         if proc.poll() is None and self._dead is None:
-            try:
+            with contextlib.suppress(PartyCrashed, PartyTimeout):
                 self.request("quit", timeout=timeout)
-            except (PartyCrashed, PartyTimeout):
-                pass
             try:
                 assert proc.stdin is not None
                 proc.stdin.close()
@@ -183,10 +182,7 @@ class Party:
             elif isinstance(msg.get("id"), int) and msg["id"] in self._replies:
                 self._replies[msg["id"]].put(msg)
         code = self.proc.wait()
-        if code < 0:
-            why = f"was killed by signal {signal.Signals(-code).name}"
-        else:
-            why = f"exited with code {code}"
+        why = f"was killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
         fatal = [e.get("error", "") for e in self.history if e["event"] == "fatal"]
         if fatal:
             why += ": " + fatal[-1].strip().splitlines()[-1]

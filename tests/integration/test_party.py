@@ -15,7 +15,7 @@ from harness.target import Secret
 from .conftest import FIXTURES
 
 
-def confirmed(call: str):  # noqa: ANN201
+def confirmed(call: str):
     return lambda e: e["event"] == "call_state" and e["call"] == call and e["state"] == "CONFIRMED"
 
 

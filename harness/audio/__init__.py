@@ -1,0 +1,38 @@
+"""Audio quality engine: pure numpy/scipy functions that judge what a call sounded like.
+
+Analyse one call direction against the reference that was played::
+
+    from harness.audio import Thresholds, analyze_files
+
+    a = analyze_files("agent_heard.wav", "audio_fixtures/speech/caller.wav", direction="caller->agent")
+    a.verdict            # Verdict.PASS / FAIL / ERROR (worst of a.checks)
+    a.to_dict()["mos"]   # every metric, JSON-safe
+    for c in a.checks:   # stable names: harness.audio.CHECK_NAMES
+        print(c.name, c.verdict.value, c.value, c.detail)
+
+The gate (``audio_present``, ``reference_match``) runs first; when it fails the other metrics are not
+measured and are listed in ``a.skipped`` with the reason. Thresholds come from
+``Thresholds.from_mapping({...})``. ``emodel()`` gives the ITU-T G.107 R-factor from RTP statistics.
+One module per concern: align, level, gate, dropouts, noise, clipping, echo, mos, emodel, codecs.
+"""
+
+from __future__ import annotations
+
+from harness.audio.analysis import CHECK_NAMES, Analysis, RtpStats, analyze, analyze_files
+from harness.audio.emodel import EModelResult, emodel
+from harness.audio.thresholds import Thresholds
+from harness.audio.wavio import AudioInputError, read_wav, write_wav
+
+__all__ = [
+    "CHECK_NAMES",
+    "Analysis",
+    "AudioInputError",
+    "EModelResult",
+    "RtpStats",
+    "Thresholds",
+    "analyze",
+    "analyze_files",
+    "emodel",
+    "read_wav",
+    "write_wav",
+]

@@ -1,0 +1,117 @@
+"""The connect scenario end to end through the real lab: PASS when the path is good, FAIL naming the
+silent direction when it is not, ERROR (and the run goes on) when a party crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.lab import LabStack
+from harness.scenarios import load_paths
+from harness.scenarios.context import RunContext
+from harness.scenarios.registry import REGISTRY, ParseScope, step
+from harness.scenarios.runner import Runner
+from harness.yamlsrc import Fields
+
+from .conftest import REPO, write_scenario
+
+
+def run_cli(lab_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", "--home", str(lab_home), "run", *args],
+                          capture_output=True, text=True, timeout=180, cwd=REPO, env=dict(os.environ))
+
+
+def test_nightly_suite_passes_against_the_lab(lab: LabStack, lab_home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = run_cli(lab_home, "scenarios/nightly.yaml", "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"results: {out / 'results.json'}" in proc.stdout
+    data = json.loads((out / "results.json").read_text())
+    assert data["verdict"] == "PASS"
+    sc = next(s for s in data["scenarios"] if s["name"] == "connect")
+    assert sc["verdict"] == "PASS"
+    names = {c["name"] for c in sc["checks"]}
+    for expected in ("register:caller", "call:main", "setup_time:main", "audio:caller->agent:mos",
+                     "audio:agent->caller:mos", "audio:caller->agent:reference_match"):
+        assert expected in names
+    for c in sc["checks"]:
+        assert {"name", "verdict", "value", "threshold", "unit"} <= set(c)
+        assert c["value"] is not None
+    timing = sc["sip"]["calls"]["main"]
+    assert 0 < timing["setup_ms"] < 2000 and timing["sip_call_id"]
+    assert (out / "junit.xml").read_text().count("<testcase") == len(sc["checks"])
+    # the lab was already running: the run must leave it running
+    assert lab.is_running()
+
+
+def test_silent_party_fails_naming_the_silent_direction(lab: LabStack, lab_home: Path, tmp_path: Path) -> None:
+    sc = write_scenario(tmp_path, """
+        name: connect-agent-silent
+        parties:
+          caller: {account: caller, play: FIX/speech/caller.wav}
+          # the agent's phone sends silence (a dead microphone) where the caller should hear agent.wav
+          agent: {account: agent1, play: FIX/synthetic/silence.wav, reference: FIX/speech/agent.wav}
+        steps:
+          - call: {from: caller, to: agent}
+          - talk: 6
+          - hangup: {party: caller, call: main}
+          - expect_audio: {call: main}
+        """)
+    out = tmp_path / "run"
+    proc = run_cli(lab_home, str(sc), "--out", str(out), "-q")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    data = json.loads((out / "results.json").read_text())
+    checks = {c["name"]: c for c in data["scenarios"][0]["checks"]}
+    silent = checks["audio:agent->caller:audio_present"]
+    assert silent["verdict"] == "FAIL"
+    assert "audio" in silent["detail"].lower()
+    assert checks["audio:caller->agent:audio_present"]["verdict"] == "PASS"
+    assert checks["audio:caller->agent:mos"]["verdict"] == "PASS"
+    assert "audio:agent->caller:audio_present FAIL" in proc.stdout
+    assert not any(n.startswith("audio:agent->caller:") and c["verdict"] == "PASS"
+                   for n, c in checks.items() if n != "audio:agent->caller:emodel_r")
+
+
+if "test_crash" not in REGISTRY:
+    @step("test_crash")
+    @dataclass(frozen=True)
+    class CrashParty:
+        """Test-only step: make a party's pjsua2 child abort, as an assertion in the wheel would."""
+
+        party: str
+
+        @classmethod
+        def parse(cls, f: Fields, scope: ParseScope) -> CrashParty:
+            return cls(scope.party(f, "party"))
+
+        def run(self, ctx: RunContext) -> None:
+            ctx.party(self.party).request("crash", timeout=5)
+
+
+def test_crashed_party_is_an_error_and_the_run_goes_on(lab: LabStack, tmp_path: Path) -> None:
+    crash = write_scenario(tmp_path, """
+        name: crashing
+        parties:
+          caller: {account: caller, play: FIX/speech/caller.wav}
+          agent: {account: agent1, play: FIX/speech/agent.wav}
+        steps:
+          - call: {from: caller, to: agent}
+          - test_crash: {party: agent}
+          - talk: 2
+        """, "crash.yaml")
+    scenarios = load_paths([crash, REPO / "scenarios" / "connect.yaml"])
+    lines: list[str] = []
+    result = Runner(lab.target, tmp_path / "run", lab=lab, log=lines.append).run_all(scenarios)
+    first, second = result.scenarios
+    assert first.verdict.value == "ERROR"
+    assert first.error is not None and first.error["kind"] == "PartyCrashed"
+    assert "SIGABRT" in first.error["message"] and first.error["step"] == "step 2 (test_crash)"
+    assert first.error["log_tail"]
+    assert first.skipped_steps == ["step 3 (talk)"]
+    assert second.verdict.value == "PASS", [c for c in second.checks if c.verdict.value != "PASS"]
+    stored = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [s["verdict"] for s in stored["scenarios"]] == ["ERROR", "PASS"]
