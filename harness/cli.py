@@ -231,15 +231,31 @@ def fixtures_build(out: Path) -> None:
         click.echo(str(p))
 
 
-def _register_optional() -> None:
-    try:
-        from harness.audio.cli import analyze_command
-    except ImportError:
-        return
-    cli.add_command(analyze_command, "analyze")
+#: Commands that live with their subsystem: (module, attribute, command name). A module must import
+#: its heavy dependencies (numpy, locust) inside the command, so that ``harness --help`` stays fast.
+SUBSYSTEM_COMMANDS = (
+    ("harness.audio.cli", "analyze_command", "analyze"),
+    ("harness.load.cli", "load_command", "load"),
+    ("harness.findings.cli", "findings_group", "findings"),
+    ("harness.findings.cli", "retest_command", "retest"),
+    ("harness.report.cli", "report_command", "report"),
+)
 
 
-_register_optional()
+def _register_subsystems() -> None:
+    import importlib
+
+    for module, attr, name in SUBSYSTEM_COMMANDS:
+        try:
+            command = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module.startswith(exc.name):  # the subsystem is not in this build yet
+                continue
+            raise
+        cli.add_command(command, name)
+
+
+_register_subsystems()
 
 
 def main(argv: list[str] | None = None) -> None:

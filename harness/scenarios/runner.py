@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import harness
 from harness.errors import HarnessError, LabError, PartyError
@@ -28,7 +28,7 @@ from harness.sip import AutoPolicy, Party
 from harness.target import Target
 from harness.verdict import CheckResult, Verdict
 
-__all__ = ["Runner", "slug"]
+__all__ = ["RunSink", "Runner", "slug"]
 
 
 def slug(text: str) -> str:
@@ -45,10 +45,21 @@ def local_ip_for(host: str, port: int) -> str:
         return "127.0.0.1"
 
 
+class RunSink(Protocol):
+    """Something that wants results as they happen (the findings store, a live report)."""
+
+    def run_started(self, run: RunResult) -> None: ...
+
+    def scenario_finished(self, run: RunResult, result: ScenarioResult) -> None: ...
+
+    def run_finished(self, run: RunResult) -> None: ...
+
+
 class Runner:
     def __init__(self, target: Target, out_dir: Path, *, lab: LabStack | None = None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, sinks: list[RunSink] | None = None):
         self.target, self.out_dir, self.lab, self.log = target, out_dir, lab, log
+        self.sinks = list(sinks or [])
         self.local_ip = "127.0.0.1" if target.is_lab else local_ip_for(target.host, target.port)
         self.run = RunResult(run_id=out_dir.name, out_dir=str(out_dir), target=target.public(),
                              harness_version=harness.__version__)
@@ -61,16 +72,22 @@ class Runner:
     def run_all(self, scenarios: list[Scenario]) -> RunResult:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.save()
+        for sink in self.sinks:
+            sink.run_started(self.run)
         try:
             for sc in scenarios:
                 self.run.scenarios.append(self.run_one(sc))
                 self.save()
+                for sink in self.sinks:
+                    sink.scenario_finished(self.run, self.run.scenarios[-1])
         except KeyboardInterrupt:
             self.run.interrupted = True
             raise
         finally:
             self.run.finished = time.time()
             self.save()
+            for sink in self.sinks:
+                sink.run_finished(self.run)
         return self.run
 
     # ---- one scenario -----------------------------------------------------------------------------
