@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,9 @@ import click
 
 from harness import __version__
 from harness.config import Settings
-from harness.errors import ExitCode, HarnessError, InputError, LabError
+from harness.errors import ExitCode, HarnessError, LabError
 from harness.lab.config import LabConfig, lab_profile_mapping
 from harness.lab.stack import LabStack
-from harness.target import Target, load_target
 
 __all__ = ["cli", "main"]
 
@@ -131,57 +129,38 @@ def lab_profile(ctx: Ctx) -> None:
 @pass_ctx
 def run(ctx: Ctx, paths: tuple[Path, ...], target_file: Path | None, out_dir: Path | None, quiet: bool) -> None:
     """Run scenario and suite files against the target; write results.json and junit.xml."""
-    from harness.scenarios import load_paths
-    from harness.scenarios.runner import Runner
+    from harness.scenarios.session import default_run_dir, run_session
 
-    scenarios = load_paths(list(paths))
-    target = load_target(target_file) if target_file else None
-    stack: LabStack | None = None
-    started_lab = False
-    if target is None:
-        stack = LabStack(ctx.settings.lab_dir)
-        target = stack.target
-    _check_accounts(scenarios, target)
-    out = out_dir or Path("reports") / time.strftime("run-%Y%m%d-%H%M%S")
-    if out.exists() and any(out.iterdir()):
-        raise InputError(f"run directory {out} exists and is not empty; choose another with --out")
+    out = out_dir or default_run_dir()
 
     def log(msg: str) -> None:
         if not quiet:
             click.echo(msg)
 
     try:
-        if stack is not None and not stack.is_running():
-            if stack.pids:
-                stack.stop()  # a lab that crashed earlier: clean up what is left
-            stack = LabStack(ctx.settings.lab_dir, LabConfig.from_env())
-            stack.start()
-            started_lab = True
-            target = stack.target
-            log(f"started the lab PBX at {stack.config.ip}:{stack.config.sip_port}")
-        runner = Runner(target, out.resolve(), lab=stack, log=log)
-        try:
-            result = runner.run_all(scenarios)
-        except KeyboardInterrupt:
-            click.echo(f"\ninterrupted; results so far are in {out / 'results.json'}", err=True)
-            raise SystemExit(ExitCode.INTERRUPTED) from None
-    finally:
-        if started_lab and stack is not None:
-            stack.stop()
-            log("stopped the lab PBX")
+        result = run_session(ctx.settings, list(paths), target_file=target_file, out=out, log=log,
+                             sinks=_default_sinks(ctx.settings))
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted; results so far are in {out / 'results.json'}", err=True)
+        raise SystemExit(ExitCode.INTERRUPTED) from None
     _summary(result.to_dict(), out)
     raise SystemExit(ExitCode.OK if result.verdict.value == "PASS" else ExitCode.FAILED)
 
 
-def _check_accounts(scenarios: list[Any], target: Target) -> None:
-    for sc in scenarios:
-        for spec in sc.parties.values():
-            if spec.account not in target.accounts:
-                from harness.errors import ScenarioError
+def _default_sinks(settings: Settings) -> list[Any]:
+    """Subscribers to every run: the findings store and the HTML report, when they are part of this build."""
+    sinks: list[Any] = []
+    for module, factory in (("harness.findings.sink", "make_sink"), ("harness.report.sink", "make_sink")):
+        try:
+            import importlib
 
-                known = ", ".join(sorted(target.accounts)) or "none"
-                raise ScenarioError(f"account '{spec.account}' is not in target profile {target.source} "
-                                    f"(accounts: {known})", sc.path, spec.line, f"parties.{spec.name}.account")
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module.startswith(exc.name):
+                continue
+            raise
+        sinks.append(getattr(mod, factory)(settings))
+    return sinks
 
 
 def _summary(results: dict[str, Any], out: Path) -> None:

@@ -40,7 +40,7 @@ class ClippingResult:
         }
 
 
-def detect_clipping(x: Signal, min_pile: int = 4, pile_factor: float = 3.0) -> ClippingResult:
+def detect_clipping(x: Signal, min_pile: int = 4, pile_factor: float = 2.0) -> ClippingResult:
     """Detect clipping in ``x`` (float in [-1, 1)) by pile-up at its observed maximum magnitude."""
     q = np.round(np.abs(np.asarray(x, dtype=np.float64)) * 32768.0).astype(np.int64)
     nonsilent = int(np.count_nonzero(q > 0))
@@ -49,7 +49,7 @@ def detect_clipping(x: Signal, min_pile: int = 4, pile_factor: float = 3.0) -> C
     levels, counts = np.unique(q[q > 0], return_counts=True)
     top = int(levels[-1])
     n_top = int(counts[-1])
-    below = counts[-4:-1] if len(counts) > 1 else np.array([0])
+    below = counts[-3:-1] if len(counts) > 1 else np.array([0])
     n_next = float(np.mean(below))
     at_top = q == top
     # runs of consecutive samples at the top with the same sign (a flat top)

@@ -3,7 +3,9 @@
 Rule (measured on this project's corpus: recall 0.98, precision 1.0 for events of 60 ms and more):
 10 ms frames of the 300-3400 Hz band; a frame is lost when the reference frame carries speech and the
 received frame is at least 20 dB below the gain-matched reference frame; an event is a run of lost
-frames lasting at least 20 ms. Band-limiting first keeps hum and out-of-band noise from filling a gap.
+frames lasting at least 20 ms. "Gain-matched" is per sub-band (four bands from 300 to 3400 Hz), so a
+channel that band-limits or colours the speech is not mistaken for one that loses it.
+Band-limiting first keeps hum and out-of-band noise from filling a gap.
 Reference frames too quiet to judge neither count as lost nor break a run, so one dropout spanning
 a soft syllable is reported once. Loss concealed by PLC (the received frame has energy) cannot be seen
 here: that is what the RTP statistics and the E-model are for.
@@ -12,6 +14,7 @@ here: that is what the RTP statistics and the E-model are for.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -44,31 +47,60 @@ class Dropout:
         }
 
 
-def band_frames_db(x: Signal, rate: int, frame_s: float = FRAME_S) -> Signal:
-    """Energy (dB, mean square) of consecutive ``frame_s`` frames of ``x`` in the 300-3400 Hz band."""
-    hi = min(BAND_HZ[1], 0.45 * rate)
-    sos = butter(4, [BAND_HZ[0], hi], btype="bandpass", fs=rate, output="sos")
-    y = sosfiltfilt(sos, x) if len(x) > 30 else x
+@cache
+def _bandpass(lo: float, hi: float, rate: int) -> npt.NDArray[np.float64]:
+    return np.asarray(butter(4, [lo, hi], btype="bandpass", fs=rate, output="sos"))
+
+
+SUB_BANDS_HZ = ((300.0, 600.0), (600.0, 1200.0), (1200.0, 2400.0), (2400.0, 3400.0))
+
+
+def band_frames_db(x: Signal, rate: int, band: tuple[float, float] = BAND_HZ, frame_s: float = FRAME_S) -> Signal:
+    """Energy (dB, mean square) of consecutive ``frame_s`` frames of ``x`` in ``band``."""
+    y = sosfiltfilt(_bandpass(band[0], min(band[1], 0.45 * rate), rate), x) if len(x) > 30 else x
     f = round(frame_s * rate)
     n = len(y) // f
-    return 10 * np.log10(np.mean(y[: n * f].reshape(n, f) ** 2, axis=1) + 1e-13)
+    return np.asarray(10 * np.log10(np.mean(y[: n * f].reshape(n, f) ** 2, axis=1) + 1e-13))
+
+
+def expected_frames_db(aligned: Signal, reference: Signal, rate: int, speech: npt.NDArray[np.bool_]) -> Signal:
+    """What each received frame should hold: the reference through the channel's own response.
+
+    The response is a gain per sub-band, the median over speech frames of received minus reference
+    (a median, so the dropouts themselves do not pull it down). A channel that colours or band-limits
+    the speech then shifts the expectation instead of faking a dropout in every frame whose energy
+    sits where the channel is weak.
+    """
+    n = len(speech)
+    total = np.zeros(n)
+    for band in SUB_BANDS_HZ:
+        if band[0] >= 0.45 * rate:
+            continue
+        er = band_frames_db(reference, rate, band)[:n]
+        ea = band_frames_db(aligned, rate, band)[:n]
+        ok = speech & (er > -100)
+        h = float(np.median(ea[ok] - er[ok])) if np.any(ok) else 0.0
+        total += 10 ** ((er + h) / 10)
+    return np.asarray(10 * np.log10(total + 1e-13))
 
 
 def find_dropouts(
     aligned: Signal,
     reference: Signal,
     rate: int,
-    gain_db: float,
+    gain_db: float = 0.0,
     depth_db: float = 20.0,
     min_ms: float = 20.0,
-    speech_floor_db: float = 25.0,
+    speech_floor_db: float = 30.0,
 ) -> list[Dropout]:
     """Dropout events in ``aligned`` (received, on the reference timeline).
 
-    ``gain_db`` is the received-minus-reference gain; ``depth_db`` how far below the gain-matched
-    reference a frame must fall; ``speech_floor_db`` how far below the reference's loudest 10 %
-    of frames a reference frame may be and still count as speech.
+    ``depth_db``: how far below its expected energy (the gain-matched reference, through the channel's
+    measured sub-band response) a received frame must fall; ``speech_floor_db``: how far below the
+    reference's loud frames (90th percentile) a reference frame may be and still count as speech.
+    ``gain_db`` is accepted for callers that know the gain; the sub-band response already includes it.
     """
+    del gain_db  # measured per sub-band below
     er = band_frames_db(reference, rate)
     ea = band_frames_db(aligned, rate)
     n = min(len(er), len(ea))
@@ -77,7 +109,8 @@ def find_dropouts(
         return []
     loud = float(np.percentile(er, 90))
     speech = er >= loud - speech_floor_db
-    lost = speech & (ea <= er + gain_db - depth_db)
+    expected = expected_frames_db(aligned, reference, rate, speech)
+    lost = speech & (ea <= expected - depth_db)
     neutral = ~speech
     events: list[Dropout] = []
     min_frames = max(round(min_ms / (FRAME_S * 1000.0)), 1)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -42,17 +43,17 @@ _LISTEN_DBOV = -26.0
 class MosParams:
     """The model's free numbers. ``a``, ``b`` weigh symmetric and asymmetric disturbance."""
 
-    a: float = 0.1
-    b: float = 0.0309
+    a: float = 0.0687
+    b: float = 0.0287
     gamma: float = 0.23  #: Zwicker loudness exponent
     loudness_scale: float = 750.0  #: puts disturbances on roughly P.862's scale, so its cap of 45 applies
-    deadzone: float = 0.25  #: share of the smaller loudness masked (no disturbance below it)
+    deadzone: float = 0.1  #: share of the smaller loudness masked (no disturbance below it)
     asym_exp: float = 1.2
-    asym_const_db: float = 10.0  #: added to both band powers (dB above threshold) before the ratio
+    asym_const_db: float = 20.0  #: added to both band powers (dB above threshold) before the ratio
     asym_min: float = 3.0
     asym_max: float = 12.0
     frame_cap: float = 45.0  #: per-frame disturbance ceiling: past it, worse is not heard as worse
-    frame_weight_exp: float = 0.04  #: how much quiet reference frames are discounted
+    frame_weight_exp: float = 0.0  #: how much quiet reference frames are discounted
     eq_limit_db: float = 20.0  #: frequency-response compensation limit
     gain_limit: tuple[float, float] = field(default=(3e-4, 5.0))  #: per-frame gain compensation limits
 
@@ -110,10 +111,14 @@ def _band_power(x: Signal, bands: npt.NDArray[np.float64]) -> npt.NDArray[np.flo
     return np.asarray(spec @ bands.T)
 
 
+@cache
+def _listening_band(rate: int) -> npt.NDArray[np.float64]:
+    return np.asarray(butter(4, [300.0, 3000.0], btype="bandpass", fs=rate, output="sos"))
+
+
 def _listening_scale(x: Signal, rate: int) -> float:
     """Gain that puts ``x``'s 300-3000 Hz band power at the listening level (PESQ's level alignment)."""
-    sos = butter(4, [300.0, 3000.0], btype="bandpass", fs=rate, output="sos")
-    y = sosfiltfilt(sos, x)
+    y = sosfiltfilt(_listening_band(rate), x)
     p = float(np.mean(y**2))
     if p <= 0:
         return 1.0

@@ -21,17 +21,33 @@ A suite lists scenario files (relative to the suite file)::
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ScenarioError
-from harness.scenarios import steps as _steps  # noqa: F401  (registers the step types)
 from harness.scenarios.fixtures import resolve_fixture
 from harness.scenarios.model import ANSWER_MODES, AnswerPolicy, PartySpec, Scenario, StepEntry, Suite
 from harness.scenarios.registry import ParseScope, lookup
 from harness.yamlsrc import Fields, LDict, LList, load_yaml
 
-__all__ = ["load_paths", "load_scenario", "load_suite"]
+__all__ = ["STEP_MODULES", "load_paths", "load_scenario", "load_suite"]
+
+#: Modules whose import registers step types (each subsystem keeps its steps next to its code).
+STEP_MODULES = ("harness.scenarios.steps", "harness.scenarios.steps_flow", "harness.scenarios.steps_system",
+                "harness.scenarios.steps_security", "harness.scenarios.steps_faults")
+
+
+def _register_steps() -> None:
+    for module in STEP_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+_register_steps()
 
 
 def load_paths(paths: list[Path]) -> list[Scenario]:
@@ -88,7 +104,7 @@ def _scenario_from(doc: Any, path: Path) -> Scenario:
     timeout_s = f.number("timeout_s", 120.0, low=1, high=3600)
     thresholds = f.opt("thresholds", dict, {})
     validate_thresholds(thresholds, spath, ScenarioError)
-    parties_raw = f.req("parties", dict)
+    parties_raw = f.opt("parties", dict, {})  # probe-only scenarios (system, security) have no parties
     steps_raw = f.req("steps", list)
     f.done()
 
@@ -99,8 +115,6 @@ def _scenario_from(doc: Any, path: Path) -> Scenario:
     for pname, raw in parties_raw.items():
         line = parties_raw.key_line(pname) if isinstance(parties_raw, LDict) else None
         parties[pname] = _party(pname, raw, spath, line, fixture)
-    if not parties:
-        raise ScenarioError("a scenario needs at least one party", spath, f.line_of("parties"), "parties")
 
     scope = ParseScope(path=spath, parties=parties, fixture_resolver=fixture)
     entries = []

@@ -91,7 +91,7 @@ class Party:
         self.name = name
         self.workdir = workdir
         self.local_ip, self.transport, self.codecs, self.user_agent = local_ip, transport, codecs, user_agent
-        self.rtp_port = rtp_port if rtp_port is not None else random.randrange(40000, 59000, 2)
+        self.rtp_port = rtp_port if rtp_port is not None else random.randrange(50000, 59600, 2)
         self.log_file = workdir / f"{name}.log"
         self.sip_log_file = workdir / f"{name}.sip.log"
         self.history: list[Event] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from collections.abc import Iterator
@@ -13,8 +14,11 @@ from harness.lab import LabConfig, LabStack
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "audio_fixtures"
-# ports apart from the lab's defaults, so a developer's running lab does not collide with the tests
-TEST_LAB = LabConfig(ip="127.0.0.1", sip_port=36060, ng_port=36222, rtp_min=36300, rtp_max=36899)
+# ports apart from the lab's defaults, so a developer's running lab does not collide with the tests;
+# HARNESS_TEST_PORT_BASE moves them (two test sessions side by side need different bases)
+_BASE = int(os.environ.get("HARNESS_TEST_PORT_BASE", "36000"))
+TEST_LAB = LabConfig(ip="127.0.0.1", sip_port=_BASE + 60, ng_port=_BASE + 222, rtp_min=_BASE + 300,
+                     rtp_max=_BASE + 899)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

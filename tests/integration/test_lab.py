@@ -10,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-ENV_PORTS = {"HARNESS_LAB_SIP_PORT": "37060", "HARNESS_LAB_NG_PORT": "37222",
-             "HARNESS_LAB_RTP_MIN": "37300", "HARNESS_LAB_RTP_MAX": "37399"}
+_BASE = int(os.environ.get("HARNESS_TEST_PORT_BASE", "36000")) + 1000
+SIP_PORT = _BASE + 60
+ENV_PORTS = {"HARNESS_LAB_SIP_PORT": str(SIP_PORT), "HARNESS_LAB_NG_PORT": str(_BASE + 222),
+             "HARNESS_LAB_RTP_MIN": str(_BASE + 300), "HARNESS_LAB_RTP_MAX": str(_BASE + 399)}
 
 
 def harness(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -24,7 +26,7 @@ def test_lab_up_status_down(tmp_path: Path) -> None:
     up = harness(tmp_path, "lab", "up")
     try:
         assert up.returncode == 0, up.stderr
-        assert "lab up: SIP 127.0.0.1:37060/udp" in up.stdout
+        assert f"lab up: SIP 127.0.0.1:{SIP_PORT}/udp" in up.stdout
         again = harness(tmp_path, "lab", "up")
         assert again.returncode == 0 and "already running" in again.stdout
         st = harness(tmp_path, "lab", "status", "--json")
@@ -67,8 +69,8 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 37060))
+        s.bind(("127.0.0.1", SIP_PORT))
         res = harness(tmp_path, "lab", "up")
     assert res.returncode == 1
-    assert "127.0.0.1:37060 is in use" in res.stderr
+    assert f"127.0.0.1:{SIP_PORT} is in use" in res.stderr
     assert "Traceback" not in res.stderr

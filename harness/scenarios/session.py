@@ -1,0 +1,80 @@
+"""One run of scenarios against a target, with the lab managed around it.
+
+``harness run``, ``harness retest`` and ``harness run --only-failed`` all come through here::
+
+    result = run_session(settings, [Path("scenarios/nightly.yaml")], target_file=None, out=Path("reports/x"))
+
+With no target file the embedded lab is used: started if it is not running, and stopped afterwards
+only if this session started it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.config import Settings
+from harness.errors import InputError, ScenarioError
+from harness.lab.config import LabConfig
+from harness.lab.stack import LabStack
+from harness.results import RunResult
+from harness.scenarios.loader import load_paths
+from harness.scenarios.model import Scenario
+from harness.scenarios.runner import Runner, RunSink
+from harness.target import Target, load_target
+
+__all__ = ["check_accounts", "default_run_dir", "run_session"]
+
+
+def default_run_dir(base: Path = Path("reports")) -> Path:
+    out = base / time.strftime("run-%Y%m%d-%H%M%S")
+    n = 2
+    while out.exists():
+        out = base / (time.strftime("run-%Y%m%d-%H%M%S") + f"-{n}")
+        n += 1
+    return out
+
+
+def check_accounts(scenarios: list[Scenario], target: Target) -> None:
+    """Every party's account must exist in the target profile: a usage error before anything starts."""
+    for sc in scenarios:
+        for spec in sc.parties.values():
+            if spec.account not in target.accounts:
+                known = ", ".join(sorted(target.accounts)) or "none"
+                raise ScenarioError(f"account '{spec.account}' is not in target profile {target.source} "
+                                    f"(accounts: {known})", sc.path, spec.line, f"parties.{spec.name}.account")
+
+
+def run_session(settings: Settings, paths: list[Path], *, target_file: Path | None, out: Path,
+                log: Callable[[str], None] = print, sinks: list[RunSink] | None = None,
+                scenarios: list[Scenario] | None = None) -> RunResult:
+    """Load (unless ``scenarios`` are given), validate, bring the lab up if needed, run, write results.
+
+    Input errors are raised before any process starts. KeyboardInterrupt propagates after the results
+    so far are written.
+    """
+    scenarios = load_paths(paths) if scenarios is None else scenarios
+    target = load_target(target_file) if target_file else None
+    stack: LabStack | None = None
+    if target is None:
+        stack = LabStack(settings.lab_dir)
+        target = stack.target
+    check_accounts(scenarios, target)
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"run directory {out} exists and is not empty; choose another with --out")
+    started_lab = False
+    try:
+        if stack is not None and not stack.is_running():
+            if stack.pids:
+                stack.stop()  # a lab that crashed earlier: clean up what is left
+            stack = LabStack(settings.lab_dir, LabConfig.from_env())
+            stack.start()
+            started_lab = True
+            target = stack.target
+            log(f"started the lab PBX at {stack.config.ip}:{stack.config.sip_port}")
+        return Runner(target, out.resolve(), lab=stack, log=log, sinks=sinks).run_all(scenarios)
+    finally:
+        if started_lab and stack is not None:
+            stack.stop()
+            log("stopped the lab PBX")
