@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,14 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import LabComponentError, LabError
-from harness.lab.config import LabConfig, lab_target
+from harness.lab.config import LabConfig, lab_profile_mapping, lab_target
 from harness.lab.probes import ng_ping, sip_options_ping
 from harness.logtail import log_tail
 from harness.target import Target
 
 __all__ = ["ComponentStatus", "LabStack", "LabStatus"]
 
-COMPONENTS = ("rtpengine", "kamailio")
+COMPONENTS = ("rtpengine", "kamailio", "services")
+#: the executable each component's pid must run (a recycled pid is not our component)
+BINARIES = {"rtpengine": "rtpengine", "kamailio": "kamailio", "services": Path(sys.executable).name}
 INSTALL_HINT = "install it with the README's setup command (scripts/setup.sh)"
 
 
@@ -130,7 +133,7 @@ class LabStack:
         return self.dir / f"{name}.log"
 
     def is_running(self) -> bool:
-        return bool(self.pids) and all(pid_alive(self.pids.get(n, -1), n) for n in COMPONENTS)
+        return bool(self.pids) and all(pid_alive(self.pids.get(n, -1), BINARIES[n]) for n in COMPONENTS)
 
     # ---- start ------------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> dict[str, float]:
@@ -138,7 +141,7 @@ class LabStack:
         if self.is_running():
             raise LabError(f"the lab is already running (pids {self.pids}); 'harness lab down' first")
         self._kill_leftovers()
-        for binary in COMPONENTS:
+        for binary in ("rtpengine", "kamailio"):
             if shutil.which(binary) is None:
                 raise LabComponentError(binary, f"'{binary}' is not installed; {INSTALL_HINT}")
         cfg = self.config
@@ -161,6 +164,12 @@ class LabStack:
             self._spawn("kamailio", self._kamailio_argv())
             self._await("kamailio", lambda: sip_options_ping(cfg.ip, cfg.sip_port, 0.3), timeout)
             timings["kamailio_ready_s"] = round(time.monotonic() - t1, 3)
+            t2 = time.monotonic()
+            ready = self.dir / "services.ready"
+            ready.unlink(missing_ok=True)
+            self._spawn("services", [sys.executable, "-m", "harness.lab.services", str(self.dir)])
+            self._await("services", lambda: True if ready.exists() else time.sleep(0.05), timeout)
+            timings["services_ready_s"] = round(time.monotonic() - t2, 3)
         except BaseException:
             self.stop()
             raise
@@ -193,6 +202,25 @@ class LabStack:
         if cfg.record:
             lines += [f"recording-dir = {self.rec_dir}", "recording-method = pcap", "recording-format = eth"]
         (self.dir / "rtpengine.conf").write_text("\n".join(lines) + "\n")
+        services = self.dir / "services.json"
+        services.touch(mode=0o600)
+        services.write_text(json.dumps({
+            "target": lab_profile_mapping(cfg, self.rec_dir),
+            "config": {"prompts_dir": str(self._prompts_dir())}}, indent=2))
+
+    def _prompts_dir(self) -> Path:
+        """The IVR and queue prompts: the project's fixtures, or built into the lab dir if absent."""
+        from harness.lab.prompts import PROMPTS, build_prompts
+        from harness.scenarios.fixtures import fixture_roots
+
+        for root in fixture_roots():
+            if all((root / "prompts" / name).is_file() for name in (*PROMPTS, "queue-music.wav")):
+                return (root / "prompts").resolve()
+        try:
+            build_prompts(self.dir / "prompts")
+        except RuntimeError as exc:
+            raise LabComponentError("services", f"cannot build the IVR prompts: {exc}") from None
+        return self.dir / "prompts"
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = self.log_path(name).open("ab")
@@ -229,7 +257,7 @@ class LabStack:
             raise LabError("the lab is not running; start it with 'harness lab up'")
         for name in COMPONENTS:
             pid = self.pids.get(name)
-            if pid is None or not pid_alive(pid, name):
+            if pid is None or not pid_alive(pid, BINARIES[name]):
                 raise LabComponentError(name, f"is not running (pid {pid})", log_tail(self.log_path(name)))
 
     def status(self, probe_timeout: float = 1.0) -> LabStatus:
@@ -237,11 +265,18 @@ class LabStack:
         st = LabStatus(config=cfg, started_at=self.started_at)
         for name, port, probe in (("rtpengine", cfg.ng_port, ng_ping), ("kamailio", cfg.sip_port, sip_options_ping)):
             pid = self.pids.get(name)
-            running = pid is not None and pid_alive(pid, name)
+            running = pid is not None and pid_alive(pid, BINARIES[name])
             rtt = probe(cfg.ip, port, probe_timeout) if running else None
             st.components.append(ComponentStatus(
                 name, pid, running, rtt is not None, f"{cfg.ip}:{port}/udp",
                 round(rtt * 1000, 2) if rtt is not None else None, str(self.log_path(name))))
+        pid = self.pids.get("services")
+        running = pid is not None and pid_alive(pid, BINARIES["services"])
+        target = self.target
+        st.components.append(ComponentStatus(
+            "services", pid, running, running and (self.dir / "services.ready").exists(),
+            f"ivr {target.account('ivr').username}, queue {target.account('queue').username}",
+            None, str(self.log_path("services"))))
         st.accounts = [{"name": a.name, "username": a.username, "aor": self.target.aor(a.username)}
                        for a in self.target.accounts.values()]
         return st
@@ -252,7 +287,7 @@ class LabStack:
         times: dict[str, float] = {}
         for name in reversed(COMPONENTS):
             pid = self.pids.pop(name, None)
-            if pid is None or not pid_alive(pid, name):
+            if pid is None or not pid_alive(pid, BINARIES[name]):
                 continue
             t0 = time.monotonic()
             _terminate_group(pid, timeout)
@@ -270,7 +305,7 @@ class LabStack:
     def _kill_leftovers(self) -> None:
         """A previous lab that crashed may have left a half-dead group: stop what the state names."""
         for name, pid in list(self.pids.items()):
-            if pid_alive(pid, name):
+            if name in BINARIES and pid_alive(pid, BINARIES[name]):
                 _terminate_group(pid, 3.0)
         self.pids.clear()
 

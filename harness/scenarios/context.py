@@ -21,6 +21,8 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     "register_time_ms": 1000.0,
     "call_timeout_s": 15.0,
     "hangup_timeout_s": 5.0,
+    "transfer_time_ms": 3000.0,  # REFER received -> the transferred call answered
+    "answer_time_ms": 20000.0,  # a queue or IVR call: the caller's INVITE -> an agent answered
 }
 
 

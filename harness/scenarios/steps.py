@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, PartyTimeout
@@ -24,7 +25,7 @@ Event = dict[str, Any]
 EXPECT_OUTCOMES = ("answer", "busy", "reject", "no_answer", "not_found", "any_failure")
 
 
-def _state(call: str, *states: str) -> Any:
+def call_state_is(call: str, *states: str) -> Any:
     return lambda e: e["event"] == "call_state" and e.get("call") == call and e.get("state") in states
 
 
@@ -79,7 +80,7 @@ class Call:
         ctx.log(f"  {self.frm} calls {uri} as '{self.alias}'")
         timeout = ctx.remaining(self.timeout_s or float(ctx.threshold("call_timeout_s")))
         try:
-            ev = caller.wait_event(_state(leg.caller_call, "CONFIRMED", "DISCONNECTED"), timeout,
+            ev = caller.wait_event(call_state_is(leg.caller_call, "CONFIRMED", "DISCONNECTED"), timeout,
                                    f"the answer to call '{self.alias}'", caller_mark)
         except PartyTimeout:
             ev = None
@@ -104,7 +105,7 @@ class Call:
             same = callee.find(lambda e: e["event"] == "incoming" and e.get("sip_call_id") == leg.sip_call_id,
                                callee_mark)
             leg.callee_call = (same or inc)["call"]  # a B2BUA PBX changes the Call-ID: take the first
-            callee.wait_event(_state(leg.callee_call, "CONFIRMED", "DISCONNECTED"), ctx.remaining(5.0),
+            callee.wait_event(call_state_is(leg.callee_call, "CONFIRMED", "DISCONNECTED"), ctx.remaining(5.0),
                               f"the callee side of call '{self.alias}' to be confirmed", callee_mark)
         ok, outcome = self._judge(leg)
         ctx.check(CheckResult(f"call:{self.alias}", Verdict.PASS if ok else Verdict.FAIL, leg.final_code,
@@ -139,7 +140,7 @@ class Call:
                 return code == self.expect_code, outcome
 
 
-def _event_for(kind: str, call: str) -> Callable[[Event], bool]:
+def event_for(kind: str, call: str) -> Callable[[Event], bool]:
     return lambda e: e["event"] == kind and e.get("call") == call
 
 
@@ -150,11 +151,11 @@ def _latest_times(events: list[Event]) -> dict[str, float]:
     return times
 
 
-def _leg(ctx: RunContext, alias: str) -> CallLeg:
+def leg_of(ctx: RunContext, alias: str) -> CallLeg:
     return ctx.calls[alias]
 
 
-def _call_of(ctx: RunContext, leg: CallLeg, party: str) -> str:
+def call_of(ctx: RunContext, leg: CallLeg, party: str) -> str:
     if party == leg.caller:
         return leg.caller_call
     if party == leg.callee and leg.callee_call:
@@ -202,20 +203,20 @@ class Hangup:
         return cls(scope.party(f, "party"), scope.call(f, "call", "main"))
 
     def run(self, ctx: RunContext) -> None:
-        leg = _leg(ctx, self.alias)
+        leg = leg_of(ctx, self.alias)
         if leg.ended:
             return
         ends = [(leg.caller, leg.caller_call)]
         if leg.callee and leg.callee_call:
             ends.append((leg.callee, leg.callee_call))
         marks = {name: ctx.party(name).mark() for name, _ in ends}
-        own = _call_of(ctx, leg, self.party)
+        own = call_of(ctx, leg, self.party)
         t0 = time.monotonic()
         ctx.party(self.party).hangup(own)
         missing = []
         for name, cid in ends:
             try:
-                ev = ctx.party(name).wait_event(_state(cid, "DISCONNECTED"),
+                ev = ctx.party(name).wait_event(call_state_is(cid, "DISCONNECTED"),
                                                 ctx.remaining(float(ctx.threshold("hangup_timeout_s"))),
                                                 f"call '{self.alias}' to end", 0)
                 if name == leg.caller:
@@ -226,9 +227,9 @@ class Hangup:
         elapsed = round((time.monotonic() - t0) * 1000.0, 1)
         for name, cid in ends:  # the recorders close just after DISCONNECTED
             p = ctx.party(name)
-            if p.find(_event_for("recording", cid)):
+            if p.find(event_for("recording", cid)):
                 with contextlib.suppress(PartyTimeout):
-                    p.wait_event(_event_for("recording_closed", cid), ctx.remaining(3.0), "the recording to close",
+                    p.wait_event(event_for("recording_closed", cid), ctx.remaining(3.0), "the recording to close",
                                  marks[name])
         ctx.check(CheckResult(f"hangup:{self.alias}", Verdict.FAIL if missing else Verdict.PASS,
                               elapsed if not missing else None, "both ends released", unit="ms",
@@ -249,8 +250,8 @@ class Hold:
         return cls(scope.party(f, "party"), scope.call(f, "call", "main"))
 
     def run(self, ctx: RunContext) -> None:
-        leg = _leg(ctx, self.alias)
-        cid = _call_of(ctx, leg, self.party)
+        leg = leg_of(ctx, self.alias)
+        cid = call_of(ctx, leg, self.party)
         me = ctx.party(self.party)
         mark = me.mark()
         want = "active" if self.resume else "local_hold"
@@ -296,9 +297,9 @@ class Dtmf:
                    f.integer("gap_ms", 250, low=0, high=10000))
 
     def run(self, ctx: RunContext) -> None:
-        leg = _leg(ctx, self.alias)
+        leg = leg_of(ctx, self.alias)
         me = ctx.party(self.party)
-        cid = _call_of(ctx, leg, self.party)
+        cid = call_of(ctx, leg, self.party)
         for d in self.digits:
             me.dtmf(cid, d)
             time.sleep(self.gap_ms / 1000.0)
@@ -320,9 +321,9 @@ class ExpectDtmf:
                    f.number("timeout_s", 5.0, low=0.1, high=120))
 
     def run(self, ctx: RunContext) -> None:
-        leg = _leg(ctx, self.alias)
+        leg = leg_of(ctx, self.alias)
         me = ctx.party(self.party)
-        cid = _call_of(ctx, leg, self.party)
+        cid = call_of(ctx, leg, self.party)
         deadline = time.monotonic() + self.timeout_s
 
         def got() -> str:
@@ -349,7 +350,7 @@ class ExpectSetup:
         return cls(scope.call(f, "call", "main"), f.number("max_ms", None, low=1, high=600000))
 
     def run(self, ctx: RunContext) -> None:
-        leg = _leg(ctx, self.alias)
+        leg = leg_of(ctx, self.alias)
         limit = float(ctx.threshold("setup_time_ms", self.max_ms))
         ctx.check(CheckResult.compare(f"setup_time:{self.alias}", leg.ms("t_200"), "<=", limit, "ms",
                                       detail="" if leg.answered else "the call was not answered"))
@@ -372,14 +373,12 @@ class ExpectAudio:
                    f.choice("direction", ("both", "caller->callee", "callee->caller"), "both"))
 
     def run(self, ctx: RunContext) -> None:
-        from harness.audio import AudioInputError, analyze_files  # numpy/scipy only when audio is judged
-
-        leg = _leg(ctx, self.alias)
+        leg = leg_of(ctx, self.alias)
         if leg.callee is None or leg.callee_call is None:
             ctx.check(CheckResult.error(f"audio:{self.alias}", "the callee is not a party of this scenario; "
                                         "its received audio cannot be judged"))
             return
-        thresholds = audio_thresholds(ctx)
+        prefix = "audio" if self.alias == "main" else f"audio:{self.alias}"
         directions = [(leg.caller, leg.callee, leg.callee_call), (leg.callee, leg.caller, leg.caller_call)]
         if self.direction == "caller->callee":
             directions = directions[:1]
@@ -391,22 +390,51 @@ class ExpectAudio:
             received = ctx.out_dir / f"{dst}-{dst_call}.wav"
             sent = ctx.scenario.parties[dst].play
             if reference is None:
-                ctx.check(CheckResult.error(f"audio:{name}", f"party '{src}' plays nothing: no reference"))
+                ctx.check(CheckResult.error(f"{prefix}:{name}", f"party '{src}' plays nothing: no reference"))
                 continue
             if not received.exists():
-                ctx.check(CheckResult.error(f"audio:{name}", f"{dst} made no recording ({received.name})"))
+                ctx.check(CheckResult.error(f"{prefix}:{name}", f"{dst} made no recording ({received.name})"))
                 continue
-            ctx.artifacts[f"received:{name}"] = received.name
-            try:
-                analysis = analyze_files(received, reference, thresholds, direction=name, sent_path=sent,
-                                         rtp=rtp_stats(ctx, dst, dst_call))
-            except AudioInputError as exc:
-                ctx.check(CheckResult.error(f"audio:{name}", f"unusable recording: {exc}"))
-                continue
-            ctx.audio[name] = analysis.to_dict()
-            for c in analysis.checks:
-                c.name = f"audio:{name}:{c.name}"
-                ctx.check(c)
+            judge_direction(ctx, name, received, reference, sent, rtp_stats(ctx, dst, dst_call), prefix=prefix)
+
+
+def judge_direction(ctx: RunContext, name: str, received: Path, reference: str, sent: str | None, rtp: Any,
+                    prefix: str = "audio", only: tuple[str, ...] | None = None) -> None:
+    """Analyse one direction's received WAV against the reference its source played; add the checks.
+
+    The reference is cut to the length of what was received: a call shorter than the reference is
+    not a dropout at its end. ``only`` keeps a subset of the audio checks (by name).
+    """
+    from harness.audio import AudioInputError, analyze, read_wav
+
+    ctx.artifacts[f"received:{prefix}:{name}"] = received.name
+    try:
+        rec, rate = read_wav(received)
+        ref, ref_rate = read_wav(reference)
+        own = read_wav(sent)[0] if sent else None
+    except AudioInputError as exc:
+        ctx.check(CheckResult.error(f"{prefix}:{name}", f"unusable recording: {exc}"))
+        return
+    if rate != ref_rate:
+        ctx.check(CheckResult.error(f"{prefix}:{name}", f"recording at {rate} Hz, reference at {ref_rate} Hz"))
+        return
+    # the received audio lags the reference by the path's delay: the reference beyond the end of the
+    # recording (less a delay allowance) was never heard, and must not count as a dropout
+    keep = max(len(rec) - int(0.25 * rate), rate // 2)
+    ref = ref[:keep]
+    if own is not None:
+        own = own[:keep]
+    try:
+        analysis = analyze(rec, ref, rate, audio_thresholds(ctx), direction=name, sent=own, rtp=rtp)
+    except ValueError as exc:
+        ctx.check(CheckResult.error(f"{prefix}:{name}", f"cannot analyse: {exc}"))
+        return
+    ctx.audio[f"{prefix}:{name}" if prefix != "audio" else name] = analysis.to_dict()
+    for c in analysis.checks:
+        if only is not None and c.name not in only:
+            continue
+        c.name = f"{prefix}:{name}:{c.name}"
+        ctx.check(c)
 
 
 def audio_thresholds(ctx: RunContext) -> Any:

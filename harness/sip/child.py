@@ -64,6 +64,8 @@ class MediaPlan:
     play: str | None = None
     loop: bool = False
     record: str | None = None
+    hold_mute: bool = True  # a phone stops sending its microphone while it holds a call
+    hold_music: str | None = None  # ...and may play music on hold instead
 
 
 class Child:
@@ -168,6 +170,10 @@ class Child:
             prio = 255 - codecs.index(name) if name in codecs else 0
             ep.codecSetPriority(ci.codecId, prio)
         self.ep = ep
+        # a silent source on every recorder keeps its timeline continuous while a stream is down
+        # (hold, re-INVITE): without it the bridge writes nothing and the WAV loses that time
+        self.silence = pj.ToneGenerator()
+        self.silence.createToneGenerator(cfg.medConfig.clockRate)
         self.local_ip = tc.boundAddress
         self.rtp_port = int(a.get("rtp_port", 40000))
         self.rtp_range = int(a.get("rtp_range", 100))
@@ -300,16 +306,33 @@ class Child:
         return {}
 
     def cmd_record(self, a: dict[str, Any]) -> dict[str, Any]:
+        """An extra recording of what the call receives from now on (the call's own one goes on)."""
         c = self.call(a["call"])
-        c.plan.record = a["path"]
-        c.start_recorder()
-        return {}
+        c.start_probe(str(a["path"]))
+        return {"path": a["path"]}
 
     def cmd_stop_record(self, a: dict[str, Any]) -> dict[str, Any]:
+        """Finish the extra recording ``path``, or with no path the call's own recording."""
         c = self.calls.get(a["call"])
         if c is None:
             raise CommandError(f"no call {a['call']!r}")
+        if a.get("path"):
+            return {"path": c.stop_probe(str(a["path"]))}
         return {"path": c.stop_recorder()}
+
+    def cmd_bridge(self, a: dict[str, Any]) -> dict[str, Any]:
+        """Connect two calls' audio both ways, as a PBX bridges a caller to an agent."""
+        first, second = self.call(a["call"]), self.call(a["other"])
+        for c in (first, second):
+            c.stop_player()
+        first.bridged, second.bridged = second, first
+        first.connect_bridge()
+        return {}
+
+    def cmd_unbridge(self, a: dict[str, Any]) -> dict[str, Any]:
+        c = self.call(a["call"])
+        c.disconnect_bridge()
+        return {}
 
     def cmd_stats(self, a: dict[str, Any]) -> dict[str, Any]:
         c = self.calls.get(a["call"])
@@ -403,6 +426,7 @@ class Child:
         for c in self.calls.values():
             c.stop_player()
             c.stop_recorder(pump=False)
+            c.stop_probes()
         self.pump(0.3)
         self.calls.clear()
         for acc in self.accounts.values():
@@ -410,6 +434,7 @@ class Child:
                 acc.shutdown()
         self.pump(0.5)
         self.accounts.clear()
+        self.silence = None
         gc.collect()
         self.emit("bye")
         self.flush()
@@ -457,7 +482,11 @@ class PartyCall(pj.Call):
         self.child, self.acc, self.cid, self.plan = child, acc, cid, plan
         self.done = False
         self.player: Any = None
+        self.hold_player: Any = None
         self.recorder: Any = None
+        self.probes: dict[str, Any] = {}
+        self.bridged: PartyCall | None = None
+        self.on_hold = False
         self.recorded: str | None = None
         self.t_invite: float | None = None
         self.t_xfer: float | None = None
@@ -510,6 +539,11 @@ class PartyCall(pj.Call):
             self.child.after(0.0, lambda: self._release())
 
     def _release(self) -> None:
+        self.probes.clear()
+        if self.bridged is not None:
+            self.bridged.bridged = None
+            self.bridged = None
+        self.hold_player = None
         path = self.stop_recorder(pump=False)
         if path:
             # the bridge drops the recorder asynchronously; the WAV is complete a few ticks later
@@ -537,18 +571,59 @@ class PartyCall(pj.Call):
                 codec, remote = "", ""
             self.child.emit("media_state", call=self.cid, status=status, codec=codec, remote_rtp=remote,
                             dir=int(mi.dir))
-            if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+            if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD,
+                             pj.PJSUA_CALL_MEDIA_LOCAL_HOLD):
                 self.media_index = mi.index
-                if self.plan.play and self.player is None:
-                    self.start_player()
-                elif self.player is not None:
-                    # a re-INVITE (hold/resume) recreates the stream: reconnect to the new port
-                    self.player.startTransmit(self.getAudioMedia(mi.index))
+                am = self.getAudioMedia(mi.index)
+                holding = mi.status == pj.PJSUA_CALL_MEDIA_LOCAL_HOLD
+                # a re-INVITE (hold/resume) recreates the stream: everything reconnects to the new port
+                if holding and self.plan.hold_mute:
+                    self.on_hold = True
+                    if self.player is not None:
+                        self.player.stopTransmit(am)
+                    if self.bridged is not None:
+                        self.bridged.audio().stopTransmit(am)
+                    if self.plan.hold_music and self.hold_player is None:
+                        self.hold_player = pj.AudioMediaPlayer()
+                        self.hold_player.createPlayer(self.plan.hold_music, 0)
+                        self.hold_player.startTransmit(am)
+                else:
+                    self.on_hold = False
+                    self.hold_player = None
+                    if self.plan.play and self.player is None:
+                        self.start_player()
+                    elif self.player is not None:
+                        self.player.startTransmit(am)
+                    if self.bridged is not None:
+                        self.connect_bridge()
                 if self.plan.record and self.recorder is None:
                     self.start_recorder()
                 elif self.recorder is not None:
-                    self.getAudioMedia(mi.index).startTransmit(self.recorder)
+                    am.startTransmit(self.recorder)
+                for rec in self.probes.values():
+                    am.startTransmit(rec)
             break
+
+    def audio(self) -> Any:
+        return self.getAudioMedia(getattr(self, "media_index", -1))
+
+    def connect_bridge(self) -> None:
+        other = self.bridged
+        if other is None or other.done or self.done:
+            return
+        mine, theirs = self.audio(), other.audio()
+        mine.startTransmit(theirs)
+        theirs.startTransmit(mine)
+
+    def disconnect_bridge(self) -> None:
+        other, self.bridged = self.bridged, None
+        if other is None:
+            return
+        other.bridged = None
+        if not other.done and not self.done:
+            with contextlib.suppress(pj.Error):
+                self.audio().stopTransmit(other.audio())
+                other.audio().stopTransmit(self.audio())
 
     def start_player(self) -> None:
         if self.plan.play is None:
@@ -573,12 +648,30 @@ class PartyCall(pj.Call):
         if self.plan.record is None:
             return
         path = self.plan.record.replace("{call}", self.cid)
+        self.recorder = self._new_recorder(path)
+        self.recorded = path
+        self.child.emit("recording", call=self.cid, path=path)
+
+    def _new_recorder(self, path: str) -> Any:
         rec = pj.AudioMediaRecorder()
         rec.createRecorder(path)
-        self.recorder = rec
-        self.recorded = path
-        self.getAudioMedia(getattr(self, "media_index", -1)).startTransmit(rec)
-        self.child.emit("recording", call=self.cid, path=path)
+        self.child.silence.startTransmit(rec)
+        self.audio().startTransmit(rec)
+        return rec
+
+    def start_probe(self, path: str) -> None:
+        if path in self.probes:
+            raise CommandError(f"already recording to {path}")
+        self.probes[path] = self._new_recorder(path)
+
+    def stop_probe(self, path: str) -> str:
+        if self.probes.pop(path, None) is None:
+            raise CommandError(f"no recording to {path} on call {self.cid}")
+        self.child.pump(0.3)  # removal from the conference bridge is asynchronous
+        return path
+
+    def stop_probes(self) -> None:
+        self.probes.clear()
 
     def stop_recorder(self, pump: bool = True) -> str | None:
         if self.recorder is None:
@@ -692,6 +785,9 @@ class _EndedCall:
         return self.recorded
 
     def stop_player(self) -> None:
+        pass
+
+    def stop_probes(self) -> None:
         pass
 
     def info_dict(self) -> dict[str, Any]:

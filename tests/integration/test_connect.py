@@ -57,7 +57,7 @@ def test_silent_party_fails_naming_the_silent_direction(lab: LabStack, lab_home:
           agent: {account: agent1, play: FIX/synthetic/silence.wav, reference: FIX/speech/agent.wav}
         steps:
           - call: {from: caller, to: agent}
-          - talk: 6
+          - talk: 9
           - hangup: {party: caller, call: main}
           - expect_audio: {call: main}
         """)

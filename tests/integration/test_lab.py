@@ -33,7 +33,8 @@ def test_lab_up_status_down(tmp_path: Path) -> None:
         assert st.returncode == 0, st.stdout + st.stderr
         data = json.loads(st.stdout)
         assert data["up"] is True
-        assert {c["name"]: c["ready"] for c in data["components"]} == {"rtpengine": True, "kamailio": True}
+        assert {c["name"]: c["ready"] for c in data["components"]} == {"rtpengine": True, "kamailio": True,
+                                                                       "services": True}
         assert any(a["name"] == "agent1" and a["aor"] == "sip:2001@lab.local" for a in data["accounts"])
         assert "password" not in st.stdout and "lab-agent1-pw" not in st.stdout
         text = harness(tmp_path, "lab", "status")

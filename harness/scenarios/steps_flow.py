@@ -1,0 +1,482 @@
+"""Operation-flow steps: transfers, live audio probes, hold privacy, IVR prompts, queue answers and
+the PBX's own call recording.
+
+They work the same against the lab and a real PBX: what they judge is what the parties see and hear
+(SIP events, received audio) and what the PBX stores (its recording, found through the target profile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, PartyTimeout
+from harness.scenarios.context import CallLeg, RunContext, StepFailed
+from harness.scenarios.registry import ParseScope, step
+from harness.scenarios.steps import call_of, call_state_is, judge_direction, leg_of, rtp_stats
+from harness.sip import Party
+from harness.verdict import CheckResult, Verdict
+from harness.yamlsrc import Fields
+
+__all__: list[str] = []  # steps are reached through the registry
+
+Event = dict[str, Any]
+TRANSFER_OUTCOMES = ("complete", "busy", "no_answer", "rejected", "failed")
+
+
+def _other_end(leg: CallLeg, party: str) -> tuple[str, str]:
+    if party == leg.caller and leg.callee and leg.callee_call:
+        return leg.callee, leg.callee_call
+    if party == leg.callee:
+        return leg.caller, leg.caller_call
+    raise StepFailed(f"call '{leg.alias}' has no far end that is a party of this scenario")
+
+
+@step("transfer")
+@dataclass(frozen=True)
+class Transfer:
+    """``party`` transfers the far end of call ``call``.
+
+    Blind: ``to`` names the target (party, profile number or URI); REFER. Attended: ``replaces`` names
+    the consultation call to the target; REFER with Replaces. ``as`` names the resulting call between
+    the transferee and the target. ``expect`` is ``complete`` (default), ``busy``, ``no_answer``,
+    ``rejected`` (the REFER itself is refused) or ``failed`` (any failure). On a failure the transferee
+    must still be connected to the transferor (checked as ``transfer:<call>:recovered``).
+    """
+
+    party: str
+    alias: str
+    to: str | None
+    replaces: str | None
+    new_alias: str
+    expect: str
+    timeout_s: float
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> Transfer:
+        party = scope.party(f, "party")
+        alias = scope.call(f, "call", "main")
+        to = f.opt("to", (str, int), None)
+        replaces = scope.call(f, "replaces") if f.opt("replaces", str, None) is not None else None
+        if (to is None) == (replaces is None):
+            raise f.fail(None, "give either 'to' (blind transfer) or 'replaces' (attended transfer)")
+        new_alias = f.opt("as", str, "transferred")
+        if new_alias in scope.calls:
+            raise f.fail("as", f"call name '{new_alias}' is already used by an earlier step")
+        scope.calls.add(new_alias)
+        expect = f.choice("expect", TRANSFER_OUTCOMES, "complete")
+        return cls(party, alias, None if to is None else str(to), replaces, new_alias, expect,
+                   f.number("timeout_s", 8.0, low=0.5, high=120))
+
+    def run(self, ctx: RunContext) -> None:
+        leg = leg_of(ctx, self.alias)
+        me = ctx.party(self.party)
+        my_call = call_of(ctx, leg, self.party)
+        transferee_name, transferee_call = _other_end(leg, self.party)
+        transferee = ctx.party(transferee_name)
+        consult = leg_of(ctx, self.replaces) if self.replaces else None
+        target_name = (consult.callee if consult else (self.to if self.to in ctx.scenario.parties else None))
+        target = ctx.party(target_name) if target_name else None
+        marks = {"me": me.mark(), "transferee": transferee.mark(), "target": target.mark() if target else 0}
+        name = f"transfer:{self.alias}"
+        t0 = time.monotonic()
+        if consult is not None:
+            me.transfer_replaces(my_call, call_of(ctx, consult, self.party))
+            ctx.log(f"  {self.party} transfers '{self.alias}' onto '{self.replaces}' (REFER with Replaces)")
+        else:
+            assert self.to is not None
+            me.transfer(my_call, ctx.dial_uri(self.to))
+            ctx.log(f"  {self.party} transfers '{self.alias}' to {self.to} (REFER)")
+
+        final = self._final_notify(ctx, me, my_call, transferee, marks)
+        elapsed = round((time.monotonic() - t0) * 1000.0, 1)
+        code = final.get("code") if final else None
+        refer_refused = bool(final) and not transferee.find(
+            lambda e: e["event"] == "xfer_request" and bool(e.get("accepted")), marks["transferee"])
+        ctx.extra.setdefault("transfers", {})[self.alias] = {"notify_code": code, "elapsed_ms": elapsed,
+                                                              "refer_refused": refer_refused}
+        if self.expect == "complete":
+            self._complete(ctx, leg, me, my_call, transferee_name, transferee_call, target_name, consult, marks,
+                           code, t0)
+        else:
+            self._failed(ctx, leg, me, my_call, transferee, transferee_call, code, refer_refused, name)
+
+    def _final_notify(self, ctx: RunContext, me: Party, my_call: str, transferee: Party,
+                      marks: dict[str, int]) -> Event | None:
+        """The final NOTIFY (or REFER failure) at the transferor; on time-out the transferee gives up."""
+        try:
+            return me.wait_event(lambda e: e["event"] == "xfer_status" and e.get("call") == my_call
+                                 and bool(e.get("final")), ctx.remaining(self.timeout_s), "the transfer's final NOTIFY",
+                                 marks["me"])
+        except PartyTimeout:
+            pass
+        # like a phone's transfer-recall timer: the transferee abandons its new call (CANCEL)
+        req = transferee.find(lambda e: e["event"] == "xfer_request" and bool(e.get("accepted")), marks["transferee"])
+        if req and req.get("new_call"):
+            with contextlib.suppress(HarnessError):
+                transferee.hangup(str(req["new_call"]))
+            with contextlib.suppress(PartyTimeout):
+                return me.wait_event(lambda e: e["event"] == "xfer_status" and e.get("call") == my_call
+                                     and bool(e.get("final")), ctx.remaining(3.0), "the final NOTIFY", marks["me"])
+        return None
+
+    def _complete(self, ctx: RunContext, leg: CallLeg, me: Party, my_call: str, transferee_name: str,
+                  transferee_call: str, target_name: str | None, consult: CallLeg | None, marks: dict[str, int],
+                  code: Any, t0: float) -> None:
+        name = f"transfer:{self.alias}"
+        ok = code == 200
+        ctx.check(CheckResult(f"{name}:notify", Verdict.PASS if ok else Verdict.FAIL, code, 200, op="==",
+                              unit="SIP", detail="NOTIFY sipfrag of the transfer's outcome" if ok else
+                              ("no final NOTIFY within the time-out" if code is None else "transfer not completed")))
+        if not ok:
+            raise StepFailed(f"transfer of '{self.alias}' did not complete (final NOTIFY {code})")
+        transferee = ctx.party(transferee_name)
+        req = transferee.find(lambda e: e["event"] == "xfer_request" and bool(e.get("accepted")), marks["transferee"])
+        new_call = str(req["new_call"]) if req else ""
+        new = CallLeg(self.new_alias, transferee_name, new_call, self.to or (consult.uri if consult else ""),
+                      callee=target_name)
+        if req:
+            new.t_invite = float(req["t"])
+            with contextlib.suppress(PartyTimeout):
+                ev = transferee.wait_event(call_state_is(new_call, "CONFIRMED"), ctx.remaining(5.0),
+                                           "the transferred call to be answered", marks["transferee"])
+                new.times.update(ev.get("times", {}))
+                new.sip_call_id = ev.get("sip_call_id", "")
+                new.answered, new.final_code = True, 200
+        if target_name:
+            target = ctx.party(target_name)
+            kind = "replaced" if consult else "incoming"
+            found = target.find(lambda e: e["event"] == kind, marks["target"])
+            if found:
+                new.callee_call = str(found["new_call"] if consult else found["call"])
+        ctx.calls[self.new_alias] = new
+        # pjsua does not release the transferor after NOTIFY 200: a phone hangs up here
+        with contextlib.suppress(HarnessError):
+            me.hangup(my_call)
+        if consult is not None:
+            with contextlib.suppress(HarnessError):
+                me.hangup(call_of(ctx, consult, self.party))
+        t_answer = new.times.get("t_200")
+        ctx.check(CheckResult.compare(f"{name}:time", round((t_answer - t0) * 1000.0, 1) if t_answer else None,
+                                      "<=", float(ctx.threshold("transfer_time_ms")), "ms",
+                                      detail="the transferor's REFER -> the transferred call answered"))
+        dead = self._dead_legs(ctx, leg, transferee_name, transferee_call, consult, new)
+        ctx.check(CheckResult(f"{name}:released", Verdict.FAIL if dead else Verdict.PASS,
+                              len(dead), 0, op="==", unit="legs",
+                              detail=("still up: " + ", ".join(dead)) if dead else
+                              "the transferor's legs are released; the transferee talks to the target"))
+        leg.ended = True
+        if consult is not None:
+            consult.ended = True
+
+    def _dead_legs(self, ctx: RunContext, leg: CallLeg, transferee_name: str, transferee_call: str,
+                   consult: CallLeg | None, new: CallLeg) -> list[str]:
+        """Calls that should have ended and did not, and the new call if it is not up at both ends."""
+        should_end = [(self.party, call_of(ctx, leg, self.party)), (transferee_name, transferee_call)]
+        if consult is not None:
+            should_end.append((self.party, call_of(ctx, consult, self.party)))
+            if consult.callee and consult.callee_call:
+                should_end.append((consult.callee, consult.callee_call))
+        dead = []
+        for party, cid in should_end:
+            try:
+                ctx.party(party).wait_event(call_state_is(cid, "DISCONNECTED"), ctx.remaining(5.0),
+                                            f"{party}'s call {cid} to end")
+            except PartyTimeout:
+                dead.append(f"{party} ({cid})")
+        if not new.answered:
+            dead.append(f"{transferee_name}'s new call was not answered")
+        if new.callee and not new.callee_call:
+            dead.append(f"{new.callee} never got the transferred call")
+        return dead
+
+    def _failed(self, ctx: RunContext, leg: CallLeg, me: Party, my_call: str, transferee: Party,
+                transferee_call: str, code: Any, refer_refused: bool, name: str) -> None:
+        wanted = {"busy": "486/600", "no_answer": "408/480/487 or none", "rejected": "REFER refused",
+                  "failed": "any failure"}[self.expect]
+        if self.expect == "busy":
+            ok = code in (486, 600)
+        elif self.expect == "no_answer":
+            ok = code in (None, 408, 480, 487)
+        elif self.expect == "rejected":
+            ok = refer_refused
+        else:
+            ok = code != 200
+        outcome = ("REFER refused" if refer_refused else
+                   "no final NOTIFY" if code is None else f"final NOTIFY {code}")
+        ctx.check(CheckResult(f"{name}:outcome", Verdict.PASS if ok else Verdict.FAIL, outcome, wanted,
+                              detail=f"expected the transfer to fail ({self.expect})"))
+        # the transferee must still be connected to the transferor
+        time.sleep(0.3)
+        alive = not transferee.find(call_state_is(transferee_call, "DISCONNECTED")) and not me.find(
+            call_state_is(my_call, "DISCONNECTED"))
+        ctx.check(CheckResult(f"{name}:recovered", Verdict.PASS if alive else Verdict.FAIL,
+                              "connected" if alive else "dropped", "connected",
+                              detail="" if alive else "the caller lost the call when the transfer failed"))
+        if not alive:
+            leg.ended = True
+            raise StepFailed(f"the failed transfer of '{self.alias}' dropped the call")
+
+
+@step("check_audio")
+@dataclass(frozen=True)
+class CheckAudio:
+    """Two-way audio on call ``call`` now: both ends restart their reference and record ``seconds``.
+
+    Checks are named ``audio:<label>:<src>-><dst>:<check>``; ``label`` defaults to the call's name.
+    """
+
+    alias: str
+    seconds: float
+    label: str
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> CheckAudio:
+        alias = scope.call(f, "call", "main")
+        return cls(alias, f.number("seconds", 5.0, low=1.5, high=120), f.opt("label", str, alias))
+
+    def run(self, ctx: RunContext) -> None:
+        leg = leg_of(ctx, self.alias)
+        if not (leg.callee and leg.callee_call):
+            ctx.check(CheckResult.error(f"audio:{self.label}", "the far end is not a party of this scenario"))
+            return
+        ends = [(leg.caller, leg.caller_call), (leg.callee, leg.callee_call)]
+        paths = {}
+        for party, cid in ends:
+            p = ctx.party(party)
+            path = ctx.out_dir / f"{party}-{cid}-{self.label}.wav"
+            p.request("record", call=cid, path=str(path))
+            paths[party] = path
+            play = ctx.scenario.parties[party].play
+            if play:
+                p.request("play", call=cid, wav=play)
+        time.sleep(self.seconds)
+        for party, cid in ends:
+            ctx.party(party).request("stop_record", call=cid, path=str(paths[party]))
+        for (src, _), (dst, dst_call) in ((ends[0], ends[1]), (ends[1], ends[0])):
+            reference = ctx.scenario.parties[src].expected_audio
+            if reference is None:
+                ctx.check(CheckResult.error(f"audio:{self.label}:{src}->{dst}", f"{src} plays nothing"))
+                continue
+            # no echo judgement here: the players restart at slightly different moments, so the listener's
+            # own signal has no well-defined timeline in the probe (expect_audio judges echo on whole calls)
+            judge_direction(ctx, f"{src}->{dst}", paths[dst], reference, None,
+                            rtp_stats(ctx, dst, dst_call), prefix=f"audio:{self.label}")
+
+
+@step("expect_hold_audio")
+@dataclass(frozen=True)
+class ExpectHoldAudio:
+    """While call ``call`` is on hold, ``party`` (the one held) must hear silence or music on hold,
+    never the holder's voice. Records ``seconds`` and looks for the holder's reference in it."""
+
+    party: str
+    alias: str
+    seconds: float
+    max_match: float
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> ExpectHoldAudio:
+        return cls(scope.party(f, "party"), scope.call(f, "call", "main"),
+                   f.number("seconds", 3.0, low=1.0, high=60), f.number("max_match", 0.3, low=0.0, high=1.0))
+
+    def run(self, ctx: RunContext) -> None:
+        from harness.audio import read_wav
+        from harness.audio.match import find_in_loop
+
+        leg = leg_of(ctx, self.alias)
+        holder, _ = _other_end(leg, self.party)
+        me = ctx.party(self.party)
+        cid = call_of(ctx, leg, self.party)
+        path = ctx.out_dir / f"{self.party}-{cid}-on-hold.wav"
+        me.request("record", call=cid, path=str(path))
+        time.sleep(self.seconds)
+        me.request("stop_record", call=cid, path=str(path))
+        ctx.artifacts[f"on_hold:{self.party}"] = path.name
+        holder_audio = ctx.scenario.parties[holder].play
+        rec, rate = read_wav(path)
+        if holder_audio is None:
+            ctx.check(CheckResult.error(f"hold:{self.alias}:privacy", f"{holder} plays nothing to look for"))
+            return
+        ref, _ = read_wav(holder_audio)
+        m = find_in_loop(rec, ref, rate)
+        heard = "silence" if m.level_dbov < -55 else ("the holder's voice" if m.score > self.max_match
+                                                      else "music or tones on hold")
+        ctx.check(CheckResult.compare(
+            f"hold:{self.alias}:privacy", m.score, "<=", self.max_match, "match",
+            detail=f"{self.party} heard {heard} (level {m.level_dbov:.1f} dBov, match with {holder}'s speech "
+                   f"{m.score:.2f})"))
+
+
+@step("expect_prompt")
+@dataclass(frozen=True)
+class ExpectPrompt:
+    """``party`` must hear ``prompt`` (an audio fixture) on call ``call``: recognised by matching the
+    received audio against the expected prompt WAV, no speech recognition needed."""
+
+    party: str
+    alias: str
+    prompt: str
+    seconds: float
+    min_match: float
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> ExpectPrompt:
+        prompt = scope.fixture(f, "prompt")
+        if prompt is None:
+            raise f.fail(None, "missing required field 'prompt'")
+        return cls(scope.party(f, "party"), scope.call(f, "call", "main"), prompt,
+                   f.number("seconds", 3.0, low=1.0, high=60), f.number("min_match", 0.6, low=0.0, high=1.0))
+
+    def run(self, ctx: RunContext) -> None:
+        from harness.audio import read_wav
+        from harness.audio.match import find_in_loop
+
+        leg = leg_of(ctx, self.alias)
+        me = ctx.party(self.party)
+        cid = call_of(ctx, leg, self.party)
+        name = Path(self.prompt).stem
+        path = ctx.out_dir / f"{self.party}-{cid}-prompt-{name}.wav"
+        me.request("record", call=cid, path=str(path))
+        time.sleep(self.seconds)
+        me.request("stop_record", call=cid, path=str(path))
+        rec, rate = read_wav(path)
+        ref, ref_rate = read_wav(self.prompt)
+        if rate != ref_rate:
+            ctx.check(CheckResult.error(f"prompt:{self.alias}:{name}", f"prompt at {ref_rate} Hz, call at {rate} Hz"))
+            return
+        m = find_in_loop(rec, ref, rate, max_window_s=self.seconds)
+        ctx.artifacts[f"prompt:{name}"] = path.name
+        ctx.check(CheckResult.compare(f"prompt:{self.alias}:{name}", m.score, ">=", self.min_match, "match",
+                                      detail=f"heard at {m.level_dbov:.1f} dBov; best match {m.score:.2f} at "
+                                             f"{m.offset_s:.2f} s into the prompt"))
+
+
+@step("expect_answered_by")
+@dataclass(frozen=True)
+class ExpectAnsweredBy:
+    """Call ``call`` (to an IVR choice or a queue) must reach ``party``, which answers it; the call's
+    far end becomes that party. ``skipped`` parties must have been offered the call and not taken it.
+    The answer time (the caller's INVITE to the agent's answer) is held to ``max_answer_ms``."""
+
+    party: str
+    alias: str
+    timeout_s: float
+    skipped: tuple[str, ...]
+    max_answer_ms: float | None
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> ExpectAnsweredBy:
+        skipped = f.opt("skipped", list, [])
+        names = tuple(scope.party(f, "skipped", s) for s in skipped)
+        return cls(scope.party(f, "party"), scope.call(f, "call", "main"), f.number("timeout_s", 15.0, low=0.5,
+                                                                                   high=600),
+                   names, f.number("max_answer_ms", None, low=1, high=600000))
+
+    def run(self, ctx: RunContext) -> None:
+        leg = leg_of(ctx, self.alias)
+        since = leg.t_invite or 0.0
+        me = ctx.party(self.party)
+        name = f"answered_by:{self.alias}"
+        try:
+            inc = me.wait_event(lambda e: e["event"] == "incoming" and e["t"] >= since, ctx.remaining(self.timeout_s),
+                                f"call '{self.alias}' to reach {self.party}")
+            ev: Event = me.wait_event(call_state_is(str(inc["call"]), "CONFIRMED", "DISCONNECTED"), ctx.remaining(5.0),
+                               f"{self.party} to answer")
+        except PartyTimeout:
+            others = [n for n, p in ctx.parties.items() if n != self.party
+                      and p.find(lambda e: e["event"] == "incoming" and e["t"] >= since)]
+            ctx.check(CheckResult(name, Verdict.FAIL, ", ".join(others) or "nobody", self.party,
+                                  detail=f"no call reached {self.party} within {self.timeout_s:.0f} s"
+                                         + (f"; offered to {', '.join(others)} instead" if others else "")))
+            raise StepFailed(f"call '{self.alias}' did not reach {self.party}") from None
+        answered = ev["state"] == "CONFIRMED"
+        ctx.check(CheckResult(name, Verdict.PASS if answered else Verdict.FAIL, self.party if answered else
+                              f"{self.party} ({ev.get('code')})", self.party,
+                              detail="" if answered else f"{self.party} was offered the call but it ended"))
+        if not answered:
+            raise StepFailed(f"{self.party} did not answer call '{self.alias}'")
+        leg.callee, leg.callee_call = self.party, str(inc["call"])
+        answer_ms = round((float(ev["t"]) - since) * 1000.0, 1) if since else None
+        ctx.extra.setdefault("answer_ms", {})[self.alias] = answer_ms
+        ctx.check(CheckResult.compare(f"answer_time:{self.alias}", answer_ms, "<=",
+                                      float(ctx.threshold("answer_time_ms", self.max_answer_ms)), "ms",
+                                      detail=f"the caller's INVITE -> {self.party} answered"))
+        for other in self.skipped:
+            offered = ctx.party(other).find(lambda e: e["event"] == "incoming" and e["t"] >= since)
+            took = offered and ctx.party(other).find(call_state_is(str(offered["call"]), "CONFIRMED"))
+            ok = bool(offered) and not took
+            ctx.check(CheckResult(f"skipped:{self.alias}:{other}", Verdict.PASS if ok else Verdict.FAIL,
+                                  "offered, not taken" if ok else ("took the call" if took else "never offered"),
+                                  "offered, not taken"))
+
+
+@step("expect_recording")
+@dataclass(frozen=True)
+class ExpectRecording:
+    """After call ``call`` ended, the PBX's own recording must exist, last as long as the call, and hold
+    both directions' reference audio, aligned. Found through the target profile's ``recordings``:
+    a directory (rtpengine pcaps or WAVs, ``{call_id}`` in the glob) or an HTTP URL template."""
+
+    alias: str
+    wait_s: float | None
+    max_duration_diff_s: float
+    max_misalignment_ms: float
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> ExpectRecording:
+        return cls(scope.call(f, "call", "main"), f.number("wait_s", None, low=0, high=3600),
+                   f.number("max_duration_diff_s", 1.5, low=0, high=600),
+                   f.number("max_misalignment_ms", 250.0, low=0, high=10000))
+
+    def run(self, ctx: RunContext) -> None:
+        from harness.scenarios.pbx_recording import fetch_recording
+
+        leg = leg_of(ctx, self.alias)
+        name = f"recording:{self.alias}"
+        source = ctx.target.recordings
+        if source is None:
+            ctx.check(CheckResult.error(f"{name}:found", "the target profile has no 'recordings' section"))
+            return
+        if not leg.sip_call_id:
+            ctx.check(CheckResult.error(f"{name}:found", "the call has no SIP Call-ID (it never started)"))
+            return
+        wait = self.wait_s if self.wait_s is not None else source.wait_s
+        try:
+            rec = fetch_recording(source, leg.sip_call_id, ctx.out_dir, f"pbx-{self.alias}", wait)
+        except HarnessError as exc:
+            ctx.check(CheckResult(f"{name}:found", Verdict.FAIL, None, "a recording", detail=str(exc)))
+            return
+        shown = rec.mix or rec.dir1 or rec.dir2
+        if shown is not None:
+            ctx.artifacts[f"pbx_recording:{self.alias}"] = shown.name
+        ctx.check(CheckResult(f"{name}:found", Verdict.PASS, rec.source_name, "a recording",
+                              detail=f"{rec.kind} for Call-ID {leg.sip_call_id}"))
+        call_s = leg.timings().get("duration_s")
+        diff = abs(rec.duration_s - call_s) if call_s is not None else None
+        ctx.check(CheckResult.compare(f"{name}:duration", None if diff is None else round(diff, 2), "<=",
+                                      self.max_duration_diff_s, "s",
+                                      detail=f"recording {rec.duration_s:.2f} s, call {call_s} s"))
+        delays = {}
+        for src, path in ((leg.caller, rec.dir1), (leg.callee, rec.dir2)):
+            if src is None or path is None:
+                continue
+            reference = ctx.scenario.parties[src].expected_audio
+            if reference is None:
+                continue
+            dst = leg.callee if src == leg.caller else leg.caller
+            before = len(ctx.checks)
+            judge_direction(ctx, f"{src}->{dst}", path, reference, None, None, prefix=name,
+                            only=("audio_present", "reference_match", "dropouts", "mos"))
+            if len(ctx.checks) > before:
+                delays[src] = ctx.audio.get(f"{name}:{src}->{dst}", {}).get("delay_ms")
+        if len(delays) == 2 and None not in delays.values():
+            d1, d2 = (float(v) for v in delays.values())
+            skew = round(abs(d1 - d2) + rec.start_skew_ms, 1)
+            ctx.check(CheckResult.compare(f"{name}:alignment", skew, "<=", self.max_misalignment_ms, "ms",
+                                          detail="how far apart the two directions sit in the recording, "
+                                                 "against the live call"))
+
