@@ -13,15 +13,25 @@ A scenario::
       - expect_setup: {call: main}
       - expect_audio: {call: main}
 
-A suite lists scenario files (relative to the suite file)::
+A suite lists scenario files (relative to the suite file), with parameters and repeat counts::
 
     name: nightly
-    scenarios: [connect.yaml]
+    scenarios:
+      - connect.yaml
+      - {file: connect.yaml, name: connect-long, params: {talk_s: 30}, repeat: 3}
+
+A scenario declares its parameters with defaults and uses them as ``${name}``::
+
+    params: {talk_s: 9}
+    steps:
+      - talk: ${talk_s}
 """
 
 from __future__ import annotations
 
 import importlib
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +61,16 @@ _register_steps()
 
 
 def load_paths(paths: list[Path]) -> list[Scenario]:
-    """Scenario files and suite files, in order; suites are expanded. Duplicates are kept once."""
+    """Scenario files and suite files, in order; suites are expanded. A scenario named twice runs once."""
     out: list[Scenario] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for p in paths:
         doc = load_yaml(p, ScenarioError)
         items = list(load_suite(p, doc).scenarios) if isinstance(doc, dict) and "scenarios" in doc \
             else [_scenario_from(doc, p)]
         for sc in items:
-            if sc.path not in seen:
-                seen.add(sc.path)
+            if (sc.path, sc.name) not in seen:
+                seen.add((sc.path, sc.name))
                 out.append(sc)
     return out
 
@@ -75,17 +85,37 @@ def load_suite(path: Path, doc: Any = None) -> Suite:
     scenarios = []
     for i, entry in enumerate(entries):
         line = entries.item_line(i) if isinstance(entries, LList) else None
-        if not isinstance(entry, str):
-            raise ScenarioError(f"must be a scenario file name, got {entry!r}", str(path), line, f"scenarios[{i}]")
-        sp = (path.parent / entry)
+        where = f"scenarios[{i}]"
+        params: dict[str, Any] = {}
+        repeat, alias = 1, None
+        if isinstance(entry, dict):
+            ef = Fields(entry, str(path), ScenarioError, where, line)
+            file = ef.req("file", str)
+            params = dict(ef.opt("params", dict, {}))
+            repeat = ef.integer("repeat", 1, low=1, high=1000)
+            alias = ef.opt("name", str, None)
+            ef.done()
+        elif isinstance(entry, str):
+            file = entry
+        else:
+            raise ScenarioError(f"must be a scenario file name or {{file, params, repeat}}, got {entry!r}",
+                                str(path), line, where)
+        sp = (path.parent / file)
         if not sp.is_file():
-            raise ScenarioError(f"scenario file '{entry}' not found next to the suite", str(path), line,
-                                f"scenarios[{i}]")
+            raise ScenarioError(f"scenario file '{file}' not found next to the suite", str(path), line, where)
         sdoc = load_yaml(sp, ScenarioError)
         if isinstance(sdoc, dict) and "scenarios" in sdoc:
-            raise ScenarioError(f"'{entry}' is a suite; suites cannot include suites", str(path), line,
-                                f"scenarios[{i}]")
-        scenarios.append(_scenario_from(sdoc, sp))
+            raise ScenarioError(f"'{file}' is a suite; suites cannot include suites", str(path), line, where)
+        declared = sdoc.get("params") if isinstance(sdoc, dict) else None
+        for key in params:
+            if not isinstance(declared, dict) or key not in declared:
+                known = ", ".join(declared) if isinstance(declared, dict) and declared else "none"
+                raise ScenarioError(f"'{file}' has no parameter '{key}' (parameters: {known})", str(path), line,
+                                    f"{where}.params.{key}")
+        base = _scenario_from(sdoc, sp, params)
+        name = alias or base.name
+        for n in range(1, repeat + 1):
+            scenarios.append(replace(base, name=f"{name} #{n}" if repeat > 1 else name, params=dict(params)))
     if not scenarios:
         raise ScenarioError("a suite needs at least one scenario", str(path), f.line_of("scenarios"), "scenarios")
     return Suite(name=name, path=str(path), scenarios=tuple(scenarios), description=description)
@@ -95,9 +125,12 @@ def load_scenario(path: Path) -> Scenario:
     return _scenario_from(load_yaml(path, ScenarioError), path)
 
 
-def _scenario_from(doc: Any, path: Path) -> Scenario:
+def _scenario_from(doc: Any, path: Path, overrides: dict[str, Any] | None = None) -> Scenario:
     spath = str(path)
+    if isinstance(doc, LDict) and "params" in doc:
+        doc = _apply_params(doc, spath, overrides or {})
     f = Fields(doc, spath, ScenarioError, "")
+    f.opt("params", dict, {})
     name = f.req("name", str)
     description = f.opt("description", str, "")
     tags = f.opt("tags", list, [])
@@ -154,6 +187,46 @@ def _scenario_from(doc: Any, path: Path) -> Scenario:
                     thresholds=dict(thresholds), tags=tuple(tags), timeout_s=timeout_s)
 
 
+_PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _apply_params(doc: LDict, spath: str, overrides: dict[str, Any]) -> LDict:
+    """Substitute ``${name}`` from the scenario's ``params`` (defaults) and the suite's overrides.
+
+    A value that is exactly ``${name}`` takes the parameter's own type (``talk: ${talk_s}`` is a
+    number); inside a longer string it is text. Lines are kept, so errors still point at the file.
+    """
+    declared = doc["params"]
+    if not isinstance(declared, dict):
+        raise ScenarioError("must be a mapping of parameter names to default values", spath,
+                            doc.key_line("params"), "params")
+    values = {**declared, **overrides}
+
+    def sub(value: Any, line: int | None) -> Any:
+        if isinstance(value, LDict):
+            out = LDict({k: sub(v, value.key_line(k)) for k, v in value.items()})
+            out.line, out.key_lines = value.line, value.key_lines
+            return out
+        if isinstance(value, LList):
+            lst = LList(sub(v, value.item_line(i)) for i, v in enumerate(value))
+            lst.line, lst.item_lines = value.line, value.item_lines
+            return lst
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        whole = _PARAM.fullmatch(value)
+        for m in _PARAM.finditer(value):
+            if m.group(1) not in values:
+                known = ", ".join(values) or "none"
+                raise ScenarioError(f"unknown parameter '{m.group(1)}' (parameters: {known})", spath, line)
+        if whole:
+            return values[whole.group(1)]
+        return _PARAM.sub(lambda m: str(values[m.group(1)]), value)
+
+    out = LDict({k: (v if k == "params" else sub(v, doc.key_line(k))) for k, v in doc.items()})
+    out.line, out.key_lines = doc.line, doc.key_lines
+    return out
+
+
 def validate_thresholds(thresholds: Any, path: str, error: Any) -> None:
     """Known threshold names with numeric values; the audio ones are checked by the audio engine."""
     from harness.audio.thresholds import Thresholds
@@ -182,6 +255,9 @@ def _party(pname: str, raw: Any, spath: str, line: int | None, fixture: Any) -> 
     record = pf.opt("record", bool, True)
     register = pf.opt("register", bool, True)
     transfer = pf.choice("transfer", ("accept", "reject"), "accept")
+    hold_mute = pf.opt("hold_mute", bool, True)
+    moh_raw = pf.opt("hold_music", str, None)
+    hold_music = fixture(moh_raw, pf.line_of("hold_music"), pf.field_name("hold_music")) if moh_raw else None
     answer_raw = pf.opt("answer", (str, dict), "auto")
     if isinstance(answer_raw, str):
         mode = {"auto": "answer"}.get(answer_raw, answer_raw)
@@ -197,4 +273,5 @@ def _party(pname: str, raw: Any, spath: str, line: int | None, fixture: Any) -> 
         af.done()
     pf.done()
     return PartySpec(name=pname, account=account, play=play, reference=reference, loop=loop, record=record,
-                     register=register, answer=answer, transfer=transfer, line=line)
+                     register=register, answer=answer, transfer=transfer, hold_mute=hold_mute,
+                     hold_music=hold_music, line=line)

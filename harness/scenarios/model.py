@@ -28,6 +28,8 @@ class PartySpec:
     register: bool = True
     answer: AnswerPolicy = AnswerPolicy()
     transfer: str = "accept"
+    hold_mute: bool = True  # False: a phone that keeps sending its microphone on hold (a privacy fault)
+    hold_music: str | None = None
     line: int | None = None
 
     @property
@@ -57,6 +59,7 @@ class Scenario:
     thresholds: dict[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     timeout_s: float = 120.0
+    params: dict[str, Any] = field(default_factory=dict)  # the suite's overrides this run used
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,8 @@ class Runner:
             a = spec.answer
             party.add_account(account, target, register=spec.register, auto=AutoPolicy(
                 mode=a.mode, code=a.code, delay_ms=a.delay_ms, play=spec.play, loop=spec.loop,
-                record=ctx.record_path(name) if spec.record else None, transfer=spec.transfer))
+                record=ctx.record_path(name) if spec.record else None, transfer=spec.transfer,
+                hold_mute=spec.hold_mute, hold_music=spec.hold_music))
         ok = True
         for name, spec in sc.parties.items():
             if not spec.register:

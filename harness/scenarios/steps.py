@@ -74,7 +74,8 @@ class Call:
         uri = ctx.dial_uri(self.to)
         spec = ctx.scenario.parties[self.frm]
         res = caller.call(ctx.account_of(self.frm), uri, play=spec.play, loop=spec.loop,
-                          record=ctx.record_path(self.frm) if spec.record else None)
+                          record=ctx.record_path(self.frm) if spec.record else None, hold_mute=spec.hold_mute,
+                          hold_music=spec.hold_music)
         leg = CallLeg(self.alias, self.frm, res["call"], uri, callee=callee_name, t_invite=res["t_invite"])
         ctx.calls[self.alias] = leg
         ctx.log(f"  {self.frm} calls {uri} as '{self.alias}'")

@@ -475,7 +475,8 @@ class ExpectRecording:
                 delays[src] = ctx.audio.get(f"{name}:{src}->{dst}", {}).get("delay_ms")
         if len(delays) == 2 and None not in delays.values():
             d1, d2 = (float(v) for v in delays.values())
-            skew = round(abs(d1 - d2) + rec.start_skew_ms, 1)
+            # where each side's speech sits on the recording's clock: its WAV's start plus its delay
+            skew = round(abs(d1 - (d2 + rec.start_skew_ms)), 1)
             ctx.check(CheckResult.compare(f"{name}:alignment", skew, "<=", self.max_misalignment_ms, "ms",
                                           detail="how far apart the two directions sit in the recording, "
                                                  "against the live call"))

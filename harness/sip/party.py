@@ -59,11 +59,14 @@ class AutoPolicy:
     record: str | None = None
     transfer: str = "accept"  # accept | reject (answer to an incoming REFER)
     transfer_code: int = 603
+    hold_mute: bool = True
+    hold_music: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
         d: dict[str, Any] = {"mode": self.mode, "delay_ms": self.delay_ms, "transfer": self.transfer,
                              "transfer_code": self.transfer_code,
-                             "media": {"play": self.play, "loop": self.loop, "record": self.record}}
+                             "media": {"play": self.play, "loop": self.loop, "record": self.record,
+                                       "hold_mute": self.hold_mute, "hold_music": self.hold_music}}
         if self.code is not None:
             d["code"] = self.code
         return d
@@ -290,9 +293,11 @@ class Party:
         self.request("register", account=account, renew=False)
 
     def call(self, account: str, uri: str, *, play: str | None = None, record: str | None = None,
-             loop: bool = False, headers: dict[str, str] | None = None) -> dict[str, Any]:
+             loop: bool = False, headers: dict[str, str] | None = None, hold_mute: bool = True,
+             hold_music: str | None = None) -> dict[str, Any]:
         return self.request("call", account=account, uri=uri, headers=headers or {},
-                            media={"play": play, "loop": loop, "record": record})
+                            media={"play": play, "loop": loop, "record": record, "hold_mute": hold_mute,
+                                   "hold_music": hold_music})
 
     def answer(self, call: str, code: int = 200, *, play: str | None = None, record: str | None = None,
                loop: bool = False) -> None:

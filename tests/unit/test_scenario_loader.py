@@ -110,3 +110,39 @@ def test_suite_expands_and_reports_missing_members(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as ei:
         load_paths([bad])
     assert ei.value.line == 4 and "gone.yaml" in str(ei.value)
+
+
+PARAMS = """
+name: p
+params: {talk_s: 2, who: agent}
+parties:
+  caller: {}
+  agent: {}
+steps:
+  - call: {from: caller, to: "${who}", as: main}
+  - talk: ${talk_s}
+  - hangup: {party: caller, call: main}
+"""
+
+
+def test_params_substitute_with_their_type_and_suites_override_and_repeat(tmp_path: Path) -> None:
+    write(tmp_path, PARAMS, "p.yaml")
+    sc = load_scenario(tmp_path / "p.yaml")
+    assert sc.steps[1].step.seconds == 2.0 and sc.steps[0].step.to == "agent"
+    suite = write(tmp_path, "name: n\nscenarios:\n  - p.yaml\n  - {file: p.yaml, name: long, params: {talk_s: 7},"
+                  " repeat: 2}\n", "suite.yaml")
+    got = load_paths([suite])
+    assert [s.name for s in got] == ["p", "long #1", "long #2"]
+    assert got[1].steps[1].step.seconds == 7.0 and got[1].params == {"talk_s": 7}
+
+
+def test_unknown_params_are_named(tmp_path: Path) -> None:
+    write(tmp_path, PARAMS.replace("${talk_s}", "${talk_ms}"), "bad.yaml")
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(tmp_path / "bad.yaml")
+    assert "unknown parameter 'talk_ms'" in str(ei.value) and ei.value.line == 8
+    write(tmp_path, PARAMS, "p.yaml")
+    suite = write(tmp_path, "name: n\nscenarios:\n  - {file: p.yaml, params: {volume: 3}}\n", "s.yaml")
+    with pytest.raises(ScenarioError) as ei:
+        load_paths([suite])
+    assert "no parameter 'volume'" in str(ei.value) and ei.value.line == 3
