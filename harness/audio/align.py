@@ -57,9 +57,7 @@ class Alignment:
     def jumps(self, rate: int) -> list[tuple[float, float]]:
         """Every change in the delay map as ``(time_s, jump_ms)`` (jitter-buffer adaptations, slips)."""
         where = np.flatnonzero(np.diff(self.delay_map)) + 1
-        return [
-            (float(k) / rate, float(self.delay_map[k] - self.delay_map[k - 1]) * 1000.0 / rate) for k in where
-        ]
+        return [(float(k) / rate, float(self.delay_map[k] - self.delay_map[k - 1]) * 1000.0 / rate) for k in where]
 
     def delay_range_ms(self, rate: int) -> float:
         """Largest minus smallest delay used anywhere in the call."""
@@ -120,28 +118,30 @@ def _block_delay(received: Signal, ref_block: Signal, start: int, d0: int, searc
 
 
 def _split(
-    received: Signal, reference: Signal, a: int, b: int, d1: int, d2: int, gain: float, rate: int
+    received: Signal, reference: Signal, a: int, b: int, d1: int, d2: int, gains: tuple[float, float], rate: int
 ) -> int:
-    """Where in [a, b) the delay switches from d1 to d2: the switch that leaves the least residual."""
+    """Where in [a, b) the delay switches from d1 to d2: the switch that leaves the least residual.
+
+    Each delay is judged with the gain measured where it holds (``gains``): a gain taken over the
+    whole call would be wrong on both sides of the jump, and could favour the wrong side.
+    """
     hop = max(round(0.005 * rate), 1)
     n = (b - a) // hop
     if n < 2:
         return (a + b) // 2
     idx = a + np.arange(n * hop)
 
-    def err(d: int) -> Signal:
+    def err(d: int, gain: float) -> Signal:
         j = idx + d
         y = np.where((j >= 0) & (j < len(received)), received[np.clip(j, 0, len(received) - 1)], 0.0)
         return np.sum(((y - gain * reference[idx]) ** 2).reshape(n, hop), axis=1)
 
-    e1, e2 = err(d1), err(d2)
+    e1, e2 = err(d1, gains[0]), err(d2, gains[1])
     cost = np.concatenate([[0.0], np.cumsum(e1)]) + np.concatenate([np.cumsum(e2[::-1])[::-1], [0.0]])
     return a + int(np.argmin(cost)) * hop
 
 
-def align(
-    received: Signal, reference: Signal, rate: int, active: npt.NDArray[np.bool_] | None = None
-) -> Alignment:
+def align(received: Signal, reference: Signal, rate: int, active: npt.NDArray[np.bool_] | None = None) -> Alignment:
     """Align ``received`` to ``reference``: global GCC-PHAT delay, then a per-block delay track.
 
     ``active`` (optional, per reference sample) marks where the reference talks; silent blocks are not
@@ -171,7 +171,7 @@ def align(
     for i in range(1, len(filled) - 1):
         if filled[i - 1] == filled[i + 1] != filled[i] and corrs[i] < 0.8:
             filled[i] = filled[i - 1]
-    gain = _ls_gain(received, reference, d0)
+    loud = float(np.percentile(reference**2, 99)) if n_ref else 0.0
     delay_map = np.full(n_ref, filled[0] if filled else d0, dtype=np.int64)
     for i, s in enumerate(starts):
         delay_map[s:] = filled[i]
@@ -179,19 +179,27 @@ def align(
         if filled[i] != filled[i - 1]:
             a = starts[i - 1]
             b = min(starts[i] + blk, n_ref)
-            cut = _split(received, reference, a, b, filled[i - 1], filled[i], gain, rate)
+            gains = (
+                _ls_gain(received, reference, filled[i - 1], a, starts[i]),
+                _ls_gain(received, reference, filled[i], starts[i], b),
+            )
+            cut = _split(received, reference, a, b, filled[i - 1], filled[i], gains, rate)
+            inserted = filled[i] - filled[i - 1]
+            if inserted > 0 and _talking(reference, cut, inserted, loud):
+                # The jitter buffer grew mid-speech: the listener heard `inserted` samples of filler
+                # (silence or concealment) where the reference went on. Keep the old delay across
+                # them, so the filler shows on the reference timeline as what it is (a gap the
+                # dropout detector and the MOS model can see) instead of being stepped over.
+                cut = min(cut + inserted, b)
             delay_map[a:cut] = filled[i - 1]
             delay_map[cut:b] = filled[i]
     j = np.arange(n_ref) + delay_map
     valid = (j >= 0) & (j < len(received))
     aligned = (
-        np.where(valid, received[np.clip(j, 0, max(len(received) - 1, 0))], 0.0)
-        if len(received)
-        else np.zeros(n_ref)
+        np.where(valid, received[np.clip(j, 0, max(len(received) - 1, 0))], 0.0) if len(received) else np.zeros(n_ref)
     )
     track = [
-        DelayBlock(s / rate, filled[i] * 1000.0 / rate, corrs[i], delays[i] is not None)
-        for i, s in enumerate(starts)
+        DelayBlock(s / rate, filled[i] * 1000.0 / rate, corrs[i], delays[i] is not None) for i, s in enumerate(starts)
     ]
     return Alignment(
         delay_ms=lag * 1000.0 / rate,
@@ -201,6 +209,12 @@ def align(
         delay_map=delay_map,
         track=track,
     )
+
+
+def _talking(reference: Signal, at: int, span: int, loud: float) -> bool:
+    """Whether the reference talks right before ``at``: power within 40 dB of its loudest samples."""
+    seg = reference[max(at - span, 0) : at]
+    return len(seg) > 0 and float(np.mean(seg**2)) >= loud * 1e-4
 
 
 def _fill(delays: list[int | None], default: int) -> list[int]:
@@ -217,13 +231,13 @@ def _fill(delays: list[int | None], default: int) -> list[int]:
     return out
 
 
-def _ls_gain(received: Signal, reference: Signal, d: int) -> float:
-    """Least-squares gain of the received signal against the reference at delay ``d``."""
-    j = np.arange(len(reference)) + d
+def _ls_gain(received: Signal, reference: Signal, d: int, start: int = 0, end: int | None = None) -> float:
+    """Least-squares gain of the received signal against ``reference[start:end]`` at delay ``d``."""
+    j = np.arange(start, len(reference) if end is None else min(end, len(reference))) + d
     ok = (j >= 0) & (j < len(received))
     if not np.any(ok):
         return 1.0
-    x = reference[ok]
+    x = reference[j[ok] - d]
     y = received[j[ok]]
     den = float(np.dot(x, x))
     return float(np.dot(x, y) / den) if den > 0 else 1.0

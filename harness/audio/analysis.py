@@ -253,13 +253,9 @@ def analyze(
     sent_level: ActiveLevel | None = active_level(snt, rate) if snt is not None else None
     if sent_level is not None:
         a.one_way = a.no_audio and has_audio(sent_level, t.no_audio_level_dbov, t.no_audio_min_activity)
-    level_txt = (
-        "digital silence" if rec_level.level_dbov <= SILENCE_DBOV else f"{rec_level.level_dbov:.1f} dBov"
-    )
+    level_txt = "digital silence" if rec_level.level_dbov <= SILENCE_DBOV else f"{rec_level.level_dbov:.1f} dBov"
     if not present:
-        why = (
-            "one-way audio: the listener sends audio but receives none" if a.one_way else "no audio received"
-        )
+        why = "one-way audio: the listener sends audio but receives none" if a.one_way else "no audio received"
         a.checks.append(
             CheckResult(
                 "audio_present",
@@ -430,9 +426,7 @@ def _measure(
             )
         )
         a.checks.append(
-            CheckResult.compare(
-                "snr", a.noise_snr_db, ">=", t.min_snr_db, "dB", "speech level minus noise floor"
-            )
+            CheckResult.compare("snr", a.noise_snr_db, ">=", t.min_snr_db, "dB", "speech level minus noise floor")
         )
 
     # ---- clipping
@@ -506,9 +500,7 @@ def _measure(
     a.mos_detail = m
     a.mos = _r(m.mos)
     a.checks.append(
-        CheckResult.compare(
-            "mos", a.mos, ">=", t.min_mos, "MOS-LQO", "perceptual disturbance model (narrowband)"
-        )
+        CheckResult.compare("mos", a.mos, ">=", t.min_mos, "MOS-LQO", "perceptual disturbance model (narrowband)")
     )
 
 
@@ -571,9 +563,7 @@ def _emodel_check(a: Analysis, t: Thresholds, rtp: RtpStats) -> None:
     )
 
 
-def _skip_rest(
-    a: Analysis, why: str, start: str, t: Thresholds, sent: Signal | None, rtp: RtpStats | None
-) -> None:
+def _skip_rest(a: Analysis, why: str, start: str, t: Thresholds, sent: Signal | None, rtp: RtpStats | None) -> None:
     """Record every check after ``start`` as not measured, with the reason (never as PASS)."""
     names = list(CHECK_NAMES[CHECK_NAMES.index(start) :])
     for name in names:

@@ -81,14 +81,12 @@ def render_text(a: Analysis) -> str:
             "dropouts",
             str(len(d["dropouts"]))
             + "".join(
-                f"\n    {x['start_s']:.2f}-{x['end_s']:.2f} s ({x['duration_ms']:.0f} ms)"
-                for x in d["dropouts"]
+                f"\n    {x['start_s']:.2f}-{x['end_s']:.2f} s ({x['duration_ms']:.0f} ms)" for x in d["dropouts"]
             ),
         ),
         (
             "clipping",
-            _fmt(clip.get("clipped"))
-            + (f" ({clip['ratio_pct']:.3f} % of samples)" if clip.get("clipped") else ""),
+            _fmt(clip.get("clipped")) + (f" ({clip['ratio_pct']:.3f} % of samples)" if clip.get("clipped") else ""),
         ),
         (
             "echo",

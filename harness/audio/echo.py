@@ -49,9 +49,7 @@ class EchoResult:
         }
 
 
-def remove_reference(
-    received: Signal, reference: Signal, delay_map: npt.NDArray[np.int64], gain: float
-) -> Signal:
+def remove_reference(received: Signal, reference: Signal, delay_map: npt.NDArray[np.int64], gain: float) -> Signal:
     """``received`` minus the gain-matched reference placed where the delay map says it was heard."""
     res = received.copy()
     j = np.arange(len(reference)) + delay_map
@@ -60,9 +58,7 @@ def remove_reference(
     return res
 
 
-def estimate_echo(
-    residual: Signal, sent: Signal, rate: int, band: tuple[float, float] = (300.0, 3400.0)
-) -> EchoResult:
+def estimate_echo(residual: Signal, sent: Signal, rate: int, band: tuple[float, float] = (300.0, 3400.0)) -> EchoResult:
     """Echo of ``sent`` in ``residual`` (both on the listener's clock, starting together)."""
     max_lag = min(round(MAX_ECHO_S * rate), len(residual) - 1)
     if max_lag < 1 or not np.any(sent) or len(residual) < 2:

@@ -69,7 +69,7 @@ class EModelResult:
     one_way_delay_ms: float
     id: float  #: delay impairment
     ie_eff: float  #: effective equipment impairment (codec + loss)
-    ppl: float  #: packet-loss % used (network loss + jitter-buffer discards)
+    ppl: float  #: packet-loss % used
 
     def to_dict(self) -> dict[str, float | str]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -106,9 +106,7 @@ def _idle(tr: float) -> float:
     return (_RO - rle) / 2 + math.sqrt((_RO - rle) ** 2 / 4 + 169.0)
 
 
-def one_way_delay_ms(
-    rtt_ms: float, jitter_buffer_ms: float, codec: CodecImpairment, ptime_ms: float
-) -> float:
+def one_way_delay_ms(rtt_ms: float, jitter_buffer_ms: float, codec: CodecImpairment, ptime_ms: float) -> float:
     """Mouth-to-ear estimate: half the RTT, the jitter buffer, packetisation and codec delay."""
     return rtt_ms / 2.0 + jitter_buffer_ms + ptime_ms + codec.frame_ms
 
@@ -125,11 +123,11 @@ def emodel(
     """R-factor and MOS from stream statistics.
 
     ``loss_pct`` is the network packet loss in percent, ``jitter_ms`` the RFC 3550 interarrival jitter,
-    ``rtt_ms`` the RTCP round-trip time, ``burst_ratio`` G.107's BurstR (1 = random loss). With
-    ``jitter_buffer_ms=None`` the jitter buffer is taken as adaptive, holding twice the jitter (at
-    least one packet), and discarding nothing; a fixed buffer smaller than the jitter spread also
-    discards late packets, which count as loss. Raises ValueError for an unknown codec or a value out
-    of range.
+    ``rtt_ms`` the RTCP round-trip time, ``burst_ratio`` G.107's BurstR (1 = random loss).
+    ``jitter_buffer_ms`` is the delay the receiver's jitter buffer adds (pjsua2 reports its average);
+    ``None`` assumes an adaptive buffer holding twice the jitter, at least one packet. Packets the
+    buffer discarded as late are loss too: add them to ``loss_pct``. Raises ValueError for an unknown
+    codec or a value out of range.
     """
     key = codec.strip().lower()
     key = _ALIASES.get(key, key)
@@ -145,15 +143,11 @@ def emodel(
     c = CODECS[key]
     if jitter_buffer_ms is None:
         jb = max(2.0 * jitter_ms, ptime_ms)
-        late_pct = 0.0
     else:
         if not math.isfinite(jitter_buffer_ms) or jitter_buffer_ms < 0:
             raise ValueError(f"jitter_buffer_ms must be a non-negative number, got {jitter_buffer_ms!r}")
         jb = jitter_buffer_ms
-        # late packets: delay variation beyond half the buffer, with a Laplacian tail whose mean
-        # deviation is the RFC 3550 jitter
-        late_pct = 50.0 * math.exp(-(jb / 2.0) / jitter_ms) if jitter_ms > 0 else 0.0
-    ppl = min(loss_pct + late_pct * (1 - loss_pct / 100.0), 100.0)
+    ppl = loss_pct
     ta = one_way_delay_ms(rtt_ms, jb, c, ptime_ms)
     idd = _idd(ta)
     idte = _idte(ta)
@@ -161,6 +155,4 @@ def emodel(
     id_total = idte + idle + idd
     ie_eff = c.ie + (95.0 - c.ie) * ppl / (ppl / burst_ratio + c.bpl)
     r = _RO - _IS - id_total - ie_eff
-    return EModelResult(
-        r=r, mos=r_to_mos(r), codec=key, one_way_delay_ms=ta, id=id_total, ie_eff=ie_eff, ppl=ppl
-    )
+    return EModelResult(r=r, mos=r_to_mos(r), codec=key, one_way_delay_ms=ta, id=id_total, ie_eff=ie_eff, ppl=ppl)

@@ -33,6 +33,7 @@ from scipy.signal import resample_poly
 from harness.audio import synth
 from harness.audio.level import active_level, normalise
 from harness.audio.wavio import AudioInputError, read_wav, write_wav
+from harness.errors import HarnessError
 
 __all__ = [
     "ASTERISK_SOUNDS_DIR",
@@ -83,8 +84,8 @@ ESPEAK_VOICES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-class FixtureBuildError(RuntimeError):
-    """A source the fixtures need (sound package, espeak-ng) is missing or failed."""
+class FixtureBuildError(HarnessError):
+    """A source the fixtures need (sound package, espeak-ng) is missing or failed (exit code 1)."""
 
 
 @dataclass(frozen=True)
@@ -304,9 +305,7 @@ def build_fixtures(
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m harness.audio.fixtures [--out DIR]``: build the fixtures, print what is there."""
     ap = argparse.ArgumentParser(prog="python -m harness.audio.fixtures", description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--out", type=Path, default=Path("audio_fixtures"), help="output directory (default: %(default)s)"
-    )
+    ap.add_argument("--out", type=Path, default=Path("audio_fixtures"), help="output directory (default: %(default)s)")
     args = ap.parse_args(argv)
     try:
         paths = build_fixtures(args.out)

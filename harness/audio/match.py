@@ -26,7 +26,7 @@ class SegmentMatch:
 
 def _level(x: NDArray[np.float64]) -> float:
     rms = float(np.sqrt(np.mean(x * x))) if len(x) else 0.0
-    return float(20 * np.log10(rms) + 3.01) if rms > 0 else -120.0
+    return float(20 * np.log10(rms)) if rms > 0 else -120.0  # P.56 convention, as harness.audio.level
 
 
 def find_in_loop(recording: NDArray[np.float64], prompt: NDArray[np.float64], rate: int,

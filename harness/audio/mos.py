@@ -200,9 +200,7 @@ def _aggregate(v: Signal, seg: int = 20) -> float:
     return float(np.sqrt(np.mean(l6**2)))
 
 
-def perceptual_mos(
-    reference: Signal, degraded: Signal, rate: int, params: MosParams = DEFAULT_PARAMS
-) -> MosResult:
+def perceptual_mos(reference: Signal, degraded: Signal, rate: int, params: MosParams = DEFAULT_PARAMS) -> MosResult:
     """MOS-LQO estimate of time-aligned ``degraded`` against ``reference`` (narrowband model)."""
     d_sym, d_asym = disturbances(reference, degraded, rate, params)
     raw = 4.5 - params.a * d_sym - params.b * d_asym

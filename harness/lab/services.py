@@ -20,6 +20,7 @@ Run by :class:`harness.lab.stack.LabStack` as ``python -m harness.lab.services L
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -159,10 +160,8 @@ class Service:
         self._hangup(call, code)
 
     def _hangup(self, call: str, code: int | None = None) -> None:
-        try:
+        with contextlib.suppress(HarnessError):  # already gone
             self.party.hangup(call, code)
-        except HarnessError:
-            pass  # already gone
 
     def busy_extensions(self) -> set[str]:
         return {s.agent_ext for s in self.sessions.values() if s.agent_ext and s.agent is not None}

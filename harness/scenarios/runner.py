@@ -25,6 +25,7 @@ from harness.results import RunResult, ScenarioResult, write_json_atomic
 from harness.scenarios.context import RunContext, StepFailed
 from harness.scenarios.model import Scenario
 from harness.sip import AutoPolicy, Party
+from harness.sip.siplog import mask_file, read_messages, write_call_log
 from harness.target import Target
 from harness.verdict import CheckResult, Verdict
 
@@ -131,6 +132,7 @@ class Runner:
             self._collect_rtp(ctx)
             self._teardown(ctx)
             self._check_lab(ctx)
+            self._keep_sip_evidence(ctx)
             res.checks = ctx.checks
             res.sip = {"calls": {a: leg.timings() for a, leg in ctx.calls.items()},
                        "registrations": ctx.registrations}
@@ -190,6 +192,20 @@ class Runner:
         # each child needs ~1 s to hang up, unregister and destroy pjsua: close them side by side
         with ThreadPoolExecutor(max_workers=max(1, len(ctx.parties))) as pool:
             list(pool.map(lambda p: p.close(), ctx.parties.values()))
+
+    def _keep_sip_evidence(self, ctx: RunContext) -> None:
+        """Mask credentials in the party logs, and keep each call's SIP messages in its own file."""
+        entries = []
+        for name, party in ctx.parties.items():
+            mask_file(party.sip_log_file)
+            mask_file(party.log_file)
+            entries += read_messages(party.sip_log_file, name)
+        for alias, leg in ctx.calls.items():
+            if not leg.sip_call_id:
+                continue
+            dest = ctx.out_dir / f"sip-{slug(alias)}.log"
+            if write_call_log(entries, {leg.sip_call_id}, dest):
+                ctx.artifacts[f"sip:{alias}"] = dest.name
 
     def _check_lab(self, ctx: RunContext) -> None:
         if self.lab is None:

@@ -162,3 +162,18 @@ def test_thresholds_defaults_and_overrides() -> None:
     t = Thresholds.from_mapping({"min_mos": 4, "max_dropouts": 2})
     assert t.min_mos == 4.0 and t.max_dropouts == 2.0 and t.max_delay_ms == Thresholds().max_delay_ms
     assert Thresholds.from_mapping(None) == Thresholds()
+
+
+def test_a_jitter_buffer_jump_does_not_wreck_the_other_metrics(caller: np.ndarray) -> None:
+    steady = analyze(_received(caller), caller, RATE)
+    jumped_rx = imp.g711(
+        np.concatenate([imp.delay_jump(imp.delay(caller, RATE, 60.0), RATE, 4.2, 40.0), np.zeros(800)])
+    )
+    jumped = analyze(jumped_rx, caller, RATE)
+    assert jumped.delay_variation_ms == pytest.approx(40.0, abs=0.2)
+    assert len(jumped.delay_jumps) == 1
+    assert steady.mos is not None and jumped.mos is not None
+    assert jumped.mos >= steady.mos - 0.5
+    assert jumped.level_stability_db is not None and jumped.level_stability_db < 1.0
+    assert jumped.gain_db is not None and abs(jumped.gain_db) < 0.5
+    assert len(jumped.dropouts) <= 1  # the 40 ms of inserted silence itself, if it fell on speech
