@@ -237,8 +237,16 @@ def _register_subsystems() -> None:
 _register_subsystems()
 
 
+def _terminate_as_interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: parties are closed, a lab this run started is stopped, results kept."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps expected failures to one line on stderr and an exit code."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -18,6 +18,7 @@ import gc
 import os
 import resource
 import select
+import signal
 import sys
 import time
 import traceback
@@ -29,6 +30,9 @@ PROTO_FD = os.dup(1)
 os.dup2(2, 1)
 # a pjsua2 assertion aborts the process: that is reported from the log, no core file is wanted
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+# Ctrl-C reaches the whole process group: the harness closes its parties in order, so a party must not
+# die half-way on its own (pjsua would be left without libDestroy)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 import pjsua2 as pj  # noqa: E402  (must come after the fd shuffle above)
 

@@ -1,0 +1,500 @@
+"""System suite steps: is the PBX reachable, how fast does it answer, does media flow, is TLS sound.
+
+Each step probes with raw SIP (:mod:`harness.probes`), bounded in packets and time, and adds one
+check per question. Thresholds come from the step's parameters, else the scenario's or the target
+profile's ``thresholds:`` (same key), else the defaults below::
+
+    steps:
+      - reachability: {transports: [udp, tcp, tls]}
+      - options_rtt: {count: 20, max_p95_ms: 250}
+      - register_time: {account: caller}
+      - tls_certificate: {min_days: 14}
+      - dns: {}
+      - clock: {max_skew_s: 5}
+
+The raw SIP of every probe goes to ``probes-evidence.txt`` in the scenario directory (passwords
+and digest responses masked).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.probes import EvidenceLog, ProbeConnectError, ProbeSession, tlscheck
+from harness.probes.sanity import date_skew, resolve
+from harness.probes.scope import is_ip_literal
+from harness.probes.session import default_port
+from harness.probes.timing import percentile, summarize
+from harness.probes.uac import register
+from harness.scenarios.context import RunContext
+from harness.scenarios.registry import ParseScope, step
+from harness.target import TRANSPORTS, Account
+from harness.verdict import CheckResult, Verdict
+from harness.yamlsrc import Fields
+
+__all__ = ["EVIDENCE_FILE", "SYSTEM_DEFAULTS", "evidence_log", "limit", "pick_account", "probe_session"]
+
+EVIDENCE_FILE = "probes-evidence.txt"
+
+#: threshold keys these steps read (scenario/profile ``thresholds:`` may set them) and their defaults
+SYSTEM_DEFAULTS: dict[str, float] = {
+    "options_rtt_p50_ms": 100.0,
+    "options_rtt_p95_ms": 250.0,
+    "options_loss_pct": 0.0,
+    "register_time_ms": 1000.0,
+    "tls_cert_min_days": 14.0,
+    "clock_skew_s": 5.0,
+    "dns_time_ms": 500.0,
+}
+
+
+# ---- shared by the system and security steps ---------------------------------------------------------
+def limit(ctx: RunContext, key: str, param: float | None) -> float:
+    """A threshold: the step's parameter, else scenario/profile ``thresholds[key]``, else the default."""
+    if param is not None:
+        return float(param)
+    for source in (ctx.scenario.thresholds, ctx.target.thresholds):
+        if key in source:
+            return float(source[key])
+    try:
+        return float(ctx.threshold(key))
+    except KeyError:
+        return SYSTEM_DEFAULTS[key]
+
+
+def evidence_log(ctx: RunContext) -> EvidenceLog:
+    """The scenario's one evidence file, shared by all its probe steps (exchange numbers run on)."""
+    log = ctx.extra.get("probe_evidence")
+    if not isinstance(log, EvidenceLog):
+        log = EvidenceLog(ctx.out_dir / EVIDENCE_FILE,
+                          secrets=[a.password.reveal() for a in ctx.target.accounts.values()])
+        ctx.extra["probe_evidence"] = log
+        ctx.artifacts["evidence:probes"] = EVIDENCE_FILE
+    return log
+
+
+def probe_session(ctx: RunContext, packets: int, timeout_s: float, *, isolated: bool = False) -> ProbeSession:
+    """A probe session toward the target; refuses (ProbeScopeError) any address but it and loopback.
+
+    ``isolated``: on loopback, probe from an address of the session's own (see ProbeSession).
+    """
+    return ProbeSession(ctx.target, evidence_log(ctx), packets=packets, timeout=ctx.remaining(timeout_s),
+                        isolated=isolated)
+
+
+def pick_account(ctx: RunContext, name: str | None) -> Account | None:
+    """The named profile account, else ``caller``, else the first one; None when the profile has none."""
+    accounts = ctx.target.accounts
+    if name is not None:
+        return ctx.target.account(name)  # ProfileError names the known accounts
+    if "caller" in accounts:
+        return accounts["caller"]
+    return next(iter(accounts.values()), None)
+
+
+def _transport_param(f: Fields, key: str = "transport") -> str | None:
+    value = f.opt(key, str, None)
+    if value is not None and value not in TRANSPORTS:
+        raise f.fail(key, f"must be one of {', '.join(TRANSPORTS)}, got {value!r}")
+    return value
+
+
+# ---- reachability ----------------------------------------------------------------------------------------
+@step("reachability")
+@dataclass(frozen=True)
+class Reachability:
+    """Does the PBX answer SIP on each transport? One check per transport: answered, or why not.
+
+    ``transports`` (default udp, tcp, tls) are all judged: one the PBX does not offer is a FAIL
+    saying so, never a silent pass. ``ports`` overrides the conventional ports (UDP/TCP on the
+    profile's port, TLS on the next one).
+    """
+
+    transports: tuple[str, ...]
+    ports: tuple[tuple[str, int], ...]
+    probes: int
+    timeout_s: float
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> Reachability:
+        raw = f.opt("transports", list, list(TRANSPORTS))
+        for t in raw:
+            if t not in TRANSPORTS:
+                raise f.fail("transports", f"unknown transport {t!r} (known: {', '.join(TRANSPORTS)})")
+        if not raw:
+            raise f.fail("transports", "needs at least one transport")
+        ports_raw = f.opt("ports", dict, {})
+        pf = Fields(ports_raw, f.path, f.error, f.field_name("ports"), f.line_of("ports"))
+        ports = tuple((t, pf.integer(t, None, low=1, high=65535)) for t in TRANSPORTS if t in ports_raw)
+        pf.done()
+        return cls(tuple(dict.fromkeys(raw)), ports, f.integer("probes", 3, low=1, high=10),
+                   f.number("timeout_ms", 2000, low=50, high=30000) / 1000.0)
+
+    def run(self, ctx: RunContext) -> None:
+        ports = dict(self.ports)
+        with probe_session(ctx, packets=len(self.transports) * (self.probes * 4 + 1), timeout_s=self.timeout_s) as ps:
+            for tp in self.transports:
+                port = ports.get(tp, default_port(ctx.target, tp))
+                ctx.check(self._one(ctx, ps, tp, port))
+
+    def _one(self, ctx: RunContext, ps: ProbeSession, tp: str, port: int) -> CheckResult:
+        name = f"reachability:{tp}"
+        where = f"{ps.scope.address}:{port}"
+        configured = tp == ctx.target.transport or tp in dict(self.ports)
+        try:
+            probe = ps.probe(tp, port=port)
+        except ProbeConnectError as exc:
+            return CheckResult(name, Verdict.FAIL, exc.reason, "answers", op="==", detail=(
+                f"{tp.upper()} {where}: {exc.reason}" + ("" if configured else
+                                                         " (not offered: the profile does not name this transport)")),
+                metrics={"port": port, "configured": configured})
+        rtts, codes, refs = [], [], []
+        for _ in range(self.probes):
+            ex = probe.request("OPTIONS", f"sip:{ctx.target.host}:{port}", from_user="probe",
+                               timeout=ctx.remaining(self.timeout_s), note=f"reachability {tp}")
+            refs.append(ex.ref)
+            if ex.error:
+                return CheckResult(name, Verdict.FAIL, ex.error, "answers", op="==",
+                                   detail=f"{tp.upper()} {where}: {ex.error}",
+                                   metrics={"port": port, "configured": configured, "evidence": refs})
+            if ex.rtt_ms is not None:
+                rtts.append(ex.rtt_ms)
+                codes.append(ex.status)
+        metrics = {"port": port, "configured": configured, "answered": len(rtts), "sent": self.probes,
+                   "rtt_ms": round(statistics.median(rtts), 3) if rtts else None, "codes": codes,
+                   "evidence": refs}
+        if not rtts:
+            return CheckResult(name, Verdict.FAIL, "no answer", "answers", op="==", metrics=metrics,
+                               detail=f"{tp.upper()} {where}: {self.probes} OPTIONS unanswered within "
+                                      f"{self.timeout_s:.1f} s each")
+        return CheckResult(name, Verdict.PASS, "answered", "answers", op="==", metrics=metrics,
+                           detail=f"{tp.upper()} {where}: {codes[-1]} in {metrics['rtt_ms']} ms")
+
+
+# ---- OPTIONS round trip ----------------------------------------------------------------------------------
+@step("options_rtt")
+@dataclass(frozen=True)
+class OptionsRtt:
+    """``count`` OPTIONS (one at a time, ``interval_ms`` apart): p50 and p95 round trip, and loss."""
+
+    count: int
+    interval_s: float
+    transport: str | None
+    max_p50_ms: float | None
+    max_p95_ms: float | None
+    max_loss_pct: float | None
+    timeout_s: float
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> OptionsRtt:
+        return cls(f.integer("count", 20, low=2, high=200), f.number("interval_ms", 50, low=0, high=5000) / 1000.0,
+                   _transport_param(f), f.number("max_p50_ms", None, low=0), f.number("max_p95_ms", None, low=0),
+                   f.number("max_loss_pct", None, low=0, high=100),
+                   f.number("timeout_ms", 1000, low=50, high=10000) / 1000.0)
+
+    def run(self, ctx: RunContext) -> None:
+        rtts: list[float] = []
+        lost = 0
+        with probe_session(ctx, packets=self.count + 2, timeout_s=self.timeout_s) as ps:
+            try:
+                probe = ps.probe(self.transport)
+            except ProbeConnectError as exc:
+                ctx.check(CheckResult.error("options_rtt:p50", f"cannot reach the PBX: {exc}"))
+                return
+            first = last = 0
+            for i in range(self.count):
+                if time.monotonic() > ctx.deadline:
+                    break
+                ex = probe.request("OPTIONS", probe.server_uri(), from_user="probe", retransmit=False,
+                                   timeout=ctx.remaining(self.timeout_s), note=f"rtt probe {i + 1}/{self.count}")
+                first, last = first or ex.ref, ex.ref
+                if ex.rtt_ms is None:
+                    lost += 1
+                else:
+                    rtts.append(ex.rtt_ms)
+                time.sleep(self.interval_s)
+        sent = len(rtts) + lost
+        metrics: dict[str, Any] = {**summarize(rtts), "sent": sent, "lost": lost, "evidence": [first, last]}
+        ctx.extra.setdefault("system", {})["options_rtt"] = metrics
+        ctx.check(CheckResult.compare("options_rtt:p50", percentile(rtts, 50), "<=",
+                                      limit(ctx, "options_rtt_p50_ms", self.max_p50_ms), "ms", metrics=metrics))
+        ctx.check(CheckResult.compare("options_rtt:p95", percentile(rtts, 95), "<=",
+                                      limit(ctx, "options_rtt_p95_ms", self.max_p95_ms), "ms", metrics=metrics))
+        loss = round(100.0 * lost / sent, 2) if sent else None
+        ctx.check(CheckResult.compare("options_rtt:loss", loss, "<=", limit(ctx, "options_loss_pct", self.max_loss_pct),
+                                      "%", detail=f"{lost} of {sent} unanswered within {self.timeout_s:.1f} s"))
+
+
+# ---- REGISTER response time ------------------------------------------------------------------------------
+@step("register_time")
+@dataclass(frozen=True)
+class RegisterTime:
+    """REGISTER with digest (challenge round included) for ``account``, then unregister: total time."""
+
+    account: str | None
+    transport: str | None
+    max_ms: float | None
+    timeout_s: float
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> RegisterTime:
+        return cls(f.opt("account", str, None), _transport_param(f), f.number("max_ms", None, low=1),
+                   f.number("timeout_ms", 3000, low=100, high=30000) / 1000.0)
+
+    def run(self, ctx: RunContext) -> None:
+        acc = pick_account(ctx, self.account)
+        if acc is None:
+            ctx.check(CheckResult.error("register_time", "the target profile has no account to register"))
+            return
+        threshold = limit(ctx, "register_time_ms", self.max_ms)
+        with probe_session(ctx, packets=16, timeout_s=self.timeout_s) as ps:
+            try:
+                probe = ps.probe(self.transport)
+            except ProbeConnectError as exc:
+                ctx.check(CheckResult.error("register_time", f"cannot reach the PBX: {exc}", threshold, "ms"))
+                return
+            reg = register(probe, acc.username, acc.password.reveal(), auth_user=acc.auth_username,
+                           note=f"REGISTER {acc.name}", timeout=ctx.remaining(self.timeout_s))
+            if reg.code == 200:
+                register(probe, acc.username, acc.password.reveal(), auth_user=acc.auth_username, expires=0,
+                         note=f"unREGISTER {acc.name}", timeout=ctx.remaining(self.timeout_s))
+        legs = [e.final_ms for e in reg.exchanges]
+        metrics = {"account": acc.name, "code": reg.code, "challenged": reg.challenged,
+                   "transactions_ms": legs, "evidence": reg.refs}
+        if reg.code != 200:
+            code = reg.code
+            ctx.check(CheckResult("register_time", Verdict.FAIL if code else Verdict.ERROR, reg.total_ms, threshold,
+                                  "ms", "<=", metrics=metrics, detail=(
+                                      f"REGISTER {acc.name} ended with {code}" if code else "no answer to REGISTER")))
+            return
+        ctx.check(CheckResult.compare("register_time", reg.total_ms, "<=", threshold, "ms", metrics=metrics,
+                                      detail="challenge + authenticated REGISTER" if reg.challenged else ""))
+
+
+# ---- RTP both ways ---------------------------------------------------------------------------------------
+@step("expect_rtp")
+@dataclass(frozen=True)
+class ExpectRtp:
+    """Media reaches each end of call ``call``: at least ``min_packets`` RTP packets received per side.
+
+    This is the RTP-port reachability check: a PBX media port that is blocked or mis-advertised shows
+    up as one side receiving nothing. Run it while the call is up (before ``hangup``).
+    """
+
+    alias: str
+    min_packets: int
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> ExpectRtp:
+        return cls(scope.call(f, "call", "main"), f.integer("min_packets", 25, low=1, high=100000))
+
+    def run(self, ctx: RunContext) -> None:
+        leg = ctx.calls[self.alias]
+        if leg.callee is None or leg.callee_call is None:
+            ctx.check(CheckResult.error(f"rtp:{self.alias}", "the callee is not a party of this scenario"))
+            return
+        sides = ((leg.caller, leg.callee, leg.callee_call), (leg.callee, leg.caller, leg.caller_call))
+        for src, dst, dst_call in sides:
+            name = f"rtp:{src}->{dst}"
+            try:
+                st = ctx.party(dst).stats(dst_call)
+            except HarnessError as exc:
+                ctx.check(CheckResult.error(name, f"no RTP statistics from {dst}: {exc}"))
+                continue
+            got = st.get("rx_packets") if st else None
+            ctx.check(CheckResult.compare(name, float(got) if got is not None else None, ">=", float(self.min_packets),
+                                          "packets", detail=f"media from {st.get('remote_rtp', '?')}" if st else "",
+                                          metrics={"remote_rtp": st.get("remote_rtp"), "codec": st.get("codec"),
+                                                   "rx_lost": st.get("rx_lost"), "tx_packets": st.get("tx_packets")}
+                                          if st else {}))
+
+
+# ---- TLS certificate -------------------------------------------------------------------------------------
+@step("tls_certificate")
+@dataclass(frozen=True)
+class TlsCertificate:
+    """The PBX's TLS certificate: chain, validity and expiry, host name, protocol versions.
+
+    ``name`` is the host name phones use (default: the profile's SIP domain, else its host);
+    ``ca_file`` a CA bundle for a private PBX (relative to the scenario file).
+    """
+
+    port: int | None
+    name: str | None
+    ca_file: str | None
+    min_days: float | None
+    timeout_s: float
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> TlsCertificate:
+        ca = f.opt("ca_file", str, None)
+        if ca is not None:
+            path = Path(ca) if Path(ca).is_absolute() else Path(scope.path).parent / ca
+            if not path.is_file():
+                raise f.fail("ca_file", f"CA file '{ca}' not found")
+            ca = str(path)
+        return cls(f.integer("port", None, low=1, high=65535), f.opt("name", str, None), ca,
+                   f.number("min_days", None, low=0, high=3650),
+                   f.number("timeout_ms", 3000, low=100, high=30000) / 1000.0)
+
+    def run(self, ctx: RunContext) -> None:
+        port = self.port or default_port(ctx.target, "tls")
+        with probe_session(ctx, packets=12, timeout_s=self.timeout_s) as ps:
+            name = self.name or ps.server_name
+            for c in tls_checks(ps, port, name, self.ca_file, limit(ctx, "tls_cert_min_days", self.min_days),
+                                self.timeout_s):
+                ctx.check(c)
+
+
+def tls_checks(ps: ProbeSession, port: int, name: str, ca_file: str | None, min_days: float,
+               timeout_s: float, prefix: str = "tls") -> list[CheckResult]:
+    """All TLS checks; a failed handshake is one FAIL and the certificate checks are not run."""
+    where = f"{ps.scope.address}:{port}"
+    try:
+        info = tlscheck.fetch(ps.scope, ps.budget, port, name, timeout_s)
+    except ProbeConnectError as exc:
+        return [CheckResult(f"{prefix}:handshake", Verdict.FAIL, exc.reason, "TLS handshake", op="==",
+                            detail=f"no TLS at {where}: {exc.reason}; certificate checks not run",
+                            metrics={"port": port})]
+    out = [CheckResult(f"{prefix}:handshake", Verdict.PASS, info.version, "TLS handshake", op="==",
+                       detail=f"{info.version} {info.cipher} at {where}",
+                       metrics={"port": port, "cipher": info.cipher})]
+    cert = tlscheck.decode(info.der)
+    subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
+    issuer = ", ".join(f"{k}={v}" for rdn in cert.get("issuer", ()) for k, v in rdn)
+    facts = {"subject": subject, "issuer": issuer, "not_before": cert.get("notBefore"),
+             "not_after": cert.get("notAfter"), "serial": cert.get("serialNumber")}
+    ok, why = tlscheck.verify(ps.scope, ps.budget, port, name, ca_file, timeout_s)
+    out.append(CheckResult(f"{prefix}:chain", Verdict.PASS if ok else Verdict.FAIL, why, "verified", op="==",
+                           detail=f"issuer {issuer}", metrics=facts))
+    left, since = tlscheck.days_left(cert)
+    valid_now = left >= 0 and since >= 0
+    out.append(CheckResult(f"{prefix}:validity", Verdict.PASS if valid_now else Verdict.FAIL,
+                           "valid" if valid_now else ("expired" if left < 0 else "not yet valid"), "valid", op="==",
+                           detail=f"{cert.get('notBefore')} .. {cert.get('notAfter')}", metrics=facts))
+    out.append(CheckResult.compare(f"{prefix}:expiry", left, ">=", min_days, "days",
+                                   detail=f"expires {cert.get('notAfter')}"))
+    matches, names = tlscheck.name_matches(cert, name)
+    out.append(CheckResult(f"{prefix}:hostname", Verdict.PASS if matches else Verdict.FAIL, name,
+                           "named in the certificate", detail=f"certificate names: {', '.join(names) or 'none'}",
+                           metrics={"names": names}))
+    versions = tlscheck.protocol_support(ps.scope, ps.budget, port, name, timeout_s)
+    accepted = [v for v, ok_ in versions.items() if ok_]
+    obsolete = [v for v in accepted if v in tlscheck.OBSOLETE]
+    modern = [v for v in accepted if v not in tlscheck.OBSOLETE]
+    good = bool(modern) and not obsolete
+    why_not = (f"accepts obsolete {', '.join(obsolete)} (RFC 8996)" if obsolete else
+               "accepts neither TLS 1.2 nor 1.3" if not modern else "")
+    untested = [v for v, ok_ in versions.items() if ok_ is None]
+    out.append(CheckResult(f"{prefix}:protocols", Verdict.PASS if good else Verdict.FAIL, ", ".join(accepted) or "none",
+                           "TLSv1.2+ only", detail=why_not + (f"; not testable here: {', '.join(untested)}"
+                                                             if untested else ""),
+                           metrics={"versions": versions}))
+    return out
+
+
+# ---- DNS -------------------------------------------------------------------------------------------------
+@step("dns")
+@dataclass(frozen=True)
+class Dns:
+    """The target's host name: resolves, quickly, to the same addresses each time.
+
+    Not applicable when the profile gives an IP address (no check is added; the log says so).
+    """
+
+    lookups: int
+    max_ms: float | None
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> Dns:
+        return cls(f.integer("lookups", 3, low=1, high=10), f.number("max_ms", None, low=1))
+
+    def run(self, ctx: RunContext) -> None:
+        host = ctx.target.host
+        if is_ip_literal(host):
+            ctx.log(f"    dns: not applicable (the target is the address {host})")
+            ctx.extra.setdefault("not_applicable", []).append("dns")
+            return
+        results = [resolve(host, ctx.target.port) for _ in range(self.lookups)]
+        failed = [r for r in results if r.error]
+        sets = {tuple(sorted(r.addresses)) for r in results if not r.error}
+        addrs = sorted({a for r in results for a in r.addresses})
+        ctx.check(CheckResult("dns:resolves", Verdict.FAIL if failed else Verdict.PASS,
+                              ", ".join(addrs) or failed[0].error, "resolves", op="==",
+                              detail=f"{len(failed)} of {len(results)} lookups failed: {failed[0].error}" if failed
+                              else "", metrics={"host": host}))
+        times = [r.ms for r in results if r.ms is not None]
+        ctx.check(CheckResult.compare("dns:time", percentile(times, 50), "<=", limit(ctx, "dns_time_ms", self.max_ms),
+                                      "ms", metrics={"lookups_ms": times}))
+        if not failed:
+            ctx.check(CheckResult("dns:stable", Verdict.PASS if len(sets) == 1 else Verdict.FAIL, len(sets), 1,
+                                  "answers", "==", detail="" if len(sets) == 1 else f"answers differ: {sorted(sets)}"))
+
+
+# ---- clock -----------------------------------------------------------------------------------------------
+@step("clock")
+@dataclass(frozen=True)
+class Clock:
+    """The PBX's clock against ours, from the Date header of its answers (OPTIONS, then REGISTER).
+
+    A PBX that sends no Date cannot be judged: with ``required: true`` that is an ERROR, otherwise
+    the step adds no check and the log says so.
+    """
+
+    account: str | None
+    max_skew_s: float | None
+    required: bool
+    timeout_s: float
+
+    @classmethod
+    def parse(cls, f: Fields, scope: ParseScope) -> Clock:
+        return cls(f.opt("account", str, None), f.number("max_skew_s", None, low=0),
+                   f.opt("required", bool, False), f.number("timeout_ms", 2000, low=100, high=30000) / 1000.0)
+
+    def run(self, ctx: RunContext) -> None:
+        skew, refs = None, []
+        with probe_session(ctx, packets=16, timeout_s=self.timeout_s) as ps:
+            try:
+                probe = ps.probe()
+            except ProbeConnectError as exc:
+                ctx.check(CheckResult.error("clock:skew", f"cannot reach the PBX: {exc}"))
+                return
+            ex = probe.request("OPTIONS", probe.server_uri(), from_user="probe", note="clock (Date header)",
+                               timeout=ctx.remaining(self.timeout_s))
+            refs.append(ex.ref)
+            skew = _skew(ex)
+            acc = pick_account(ctx, self.account)
+            if skew is None and acc is not None:
+                reg = register(probe, acc.username, acc.password.reveal(), auth_user=acc.auth_username,
+                               note="clock (Date of the REGISTER answer)", timeout=ctx.remaining(self.timeout_s))
+                refs += reg.refs
+                skew = next((s for s in (_skew(e) for e in reversed(reg.exchanges)) if s is not None), None)
+                if reg.code == 200:
+                    register(probe, acc.username, acc.password.reveal(), auth_user=acc.auth_username, expires=0,
+                             note="unREGISTER", timeout=ctx.remaining(self.timeout_s))
+        threshold = limit(ctx, "clock_skew_s", self.max_skew_s)
+        if skew is None:
+            if self.required:
+                ctx.check(CheckResult.error("clock:skew", "the PBX sends no Date header: its clock cannot be "
+                                            "compared", threshold, "s"))
+            else:
+                ctx.log("    clock: not judged (the PBX sends no Date header)")
+                ctx.extra.setdefault("not_applicable", []).append("clock")
+            return
+        ctx.check(CheckResult.compare("clock:skew", abs(skew), "<=", threshold, "s",
+                                      detail=f"the PBX is {abs(skew):.0f} s {'ahead' if skew >= 0 else 'behind'}",
+                                      metrics={"skew_s": skew, "evidence": refs}))
+
+
+def _skew(ex: Any) -> float | None:
+    final = ex.final
+    if final is None or not final.msg.header("Date"):
+        return None
+    # the Date was written when the answer left: compare with the wall clock at its arrival
+    arrival = time.time() - (time.monotonic() - final.at)
+    return date_skew(final.msg.header("Date"), arrival)
