@@ -120,17 +120,29 @@ def lab_profile(ctx: Ctx) -> None:
 
 # ---- run --------------------------------------------------------------------------------------------
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--only-failed", is_flag=True, help="Also re-run the scenario files that did not pass in the last run.")
 @click.option("--target", "target_file", type=click.Path(path_type=Path), envvar="HARNESS_TARGET",
               help="Target profile of the PBX under test [default: the embedded lab].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory [default: reports/run-YYYYmmdd-HHMMSS].")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
 @pass_ctx
-def run(ctx: Ctx, paths: tuple[Path, ...], target_file: Path | None, out_dir: Path | None, quiet: bool) -> None:
-    """Run scenario and suite files against the target; write results.json and junit.xml."""
+def run(ctx: Ctx, paths: tuple[Path, ...], only_failed: bool, target_file: Path | None, out_dir: Path | None,
+        quiet: bool) -> None:
+    """Run scenario and suite files against the target; write results.json, junit.xml and report.html."""
     from harness.scenarios.session import default_run_dir, run_session
 
+    if only_failed:
+        from harness.findings.cli import only_failed_paths
+
+        failed = only_failed_paths(ctx.settings)
+        if not failed and not paths:
+            click.echo("nothing failed in the last run")
+            return
+        paths = (*paths, *failed)
+    if not paths:
+        raise click.UsageError("give scenario or suite files, or --only-failed")
     out = out_dir or default_run_dir()
 
     def log(msg: str) -> None:
@@ -180,6 +192,11 @@ def _summary(results: dict[str, Any], out: Path) -> None:
                f"{counts['ERROR']} errors")
     click.echo(f"results: {out / 'results.json'}")
     click.echo(f"junit:   {out / 'junit.xml'}")
+    try:
+        from harness.report.sink import report_path
+    except ModuleNotFoundError:
+        return
+    click.echo(f"report:  {report_path(out)}")
 
 
 @cli.command()

@@ -6,13 +6,25 @@
     ├── InputError                    bad input from the user: exit 2
     │   ├── ScenarioError             a scenario or suite file is wrong (names file, line, field)
     │   ├── ProfileError              a target profile is wrong (names file, line, field)
-    │   └── FixtureError              a referenced audio fixture is missing or unreadable
+    │   ├── FixtureError              a referenced audio fixture is missing or unreadable
+    │   ├── AudioInputError           a WAV given to the audio engine is unusable (harness.audio.wavio)
+    │   ├── ProbeScopeError           a probe would go beyond loopback and the target (harness.probes)
+    │   ├── StoreError                the findings database cannot be used (harness.findings.errors)
+    │   ├── UnknownFinding            no finding with that id
+    │   └── TransitionError           a finding state change the life cycle does not allow
     ├── LabError                      the embedded lab PBX could not start / is not running
-    │   └── LabComponentError         one lab child (kamailio, rtpengine) is missing or crashed
-    └── PartyError                    a SIP party child failed
-        ├── PartyCrashed              the pjsua2 child died; carries its last log lines
-        ├── PartyTimeout              an awaited event did not come in time
-        └── PartyCommandError         the child refused a command (limits, bad call id, pjsua2 error)
+    │   └── LabComponentError         one lab child (kamailio, rtpengine, services) is missing or crashed
+    ├── PartyError                    a SIP party child failed
+    │   ├── PartyCrashed              the pjsua2 child died; carries its last log lines
+    │   ├── PartyTimeout              an awaited event did not come in time
+    │   └── PartyCommandError         the child refused a command (limits, bad call id, pjsua2 error)
+    ├── RecordingError                an rtpengine pcap cannot be read (harness.lab.recording)
+    ├── RecordingMissing              the PBX's recording did not appear (harness.scenarios.pbx_recording)
+    ├── ProbeBudgetError              a probe step tried to exceed its packet bound
+    ├── ProbeConnectError             a probe transport could not be opened
+    └── BrowserError                  headless Chromium is missing or failed (harness.report.browser)
+
+Each subsystem defines its own branches next to its code; this drawing is the one map of them.
 """
 
 from __future__ import annotations

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Install everything the harness needs on a Debian machine, idempotently:
-#   - Debian packages: kamailio, rtpengine-daemon, sip-tester (SIPp), sox, espeak-ng,
-#     asterisk-core-sounds-en-wav
+#   - Debian packages: kamailio (+ TLS modules), rtpengine-daemon, sip-tester (SIPp), sox, espeak-ng,
+#     asterisk-core-sounds-en-wav, openssl (lab certificates), iproute2 (impairment namespaces),
+#     chromium (the report's browser test and PDF/screenshot export)
 #   - a virtual environment at .venv with the harness and its Python dependencies (pjsua2 wheel,
 #     numpy, scipy, click, locust, pytest, ruff, mypy)
 # Run as root, or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(kamailio rtpengine-daemon sip-tester sox espeak-ng asterisk-core-sounds-en-wav)
+APT_PACKAGES=(kamailio kamailio-tls-modules rtpengine-daemon sip-tester sox espeak-ng asterisk-core-sounds-en-wav
+              openssl iproute2 chromium)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then

@@ -23,6 +23,13 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     "hangup_timeout_s": 5.0,
     "transfer_time_ms": 3000.0,  # REFER received -> the transferred call answered
     "answer_time_ms": 20000.0,  # a queue or IVR call: the caller's INVITE -> an agent answered
+    # system suite
+    "options_rtt_p50_ms": 100.0,
+    "options_rtt_p95_ms": 250.0,
+    "options_loss_pct": 0.0,
+    "tls_cert_min_days": 14.0,
+    "clock_skew_s": 5.0,
+    "dns_time_ms": 500.0,
 }
 
 

@@ -152,7 +152,7 @@ class Runner:
         for name in sc.parties:
             ctx.parties[name] = Party(name, ctx.out_dir, local_ip=self.local_ip, transport=target.transport,
                                       codecs=target.codecs)
-        with ThreadPoolExecutor(max_workers=len(ctx.parties)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, len(ctx.parties))) as pool:
             for fut in [pool.submit(p.start) for p in ctx.parties.values()]:
                 fut.result()
         for name, spec in sc.parties.items():

@@ -24,7 +24,7 @@ from harness.scenarios.model import Scenario
 from harness.scenarios.runner import Runner, RunSink
 from harness.target import Target, load_target
 
-__all__ = ["check_accounts", "default_run_dir", "run_session"]
+__all__ = ["check_accounts", "default_run_dir", "preflight", "run_session"]
 
 
 def default_run_dir(base: Path = Path("reports")) -> Path:
@@ -46,6 +46,18 @@ def check_accounts(scenarios: list[Scenario], target: Target) -> None:
                                     f"(accounts: {known})", sc.path, spec.line, f"parties.{spec.name}.account")
 
 
+def preflight(scenarios: list[Scenario], target: Target) -> None:
+    """Steps that can tell before the run that the target is unusable for them (a probe target that
+    does not resolve, or is out of scope) say so now, as an input error."""
+    done: set[type] = set()
+    for sc in scenarios:
+        for entry in sc.steps:
+            check = getattr(entry.step, "preflight", None)
+            if check is not None and type(entry.step) not in done:
+                done.add(type(entry.step))
+                check(target)
+
+
 def run_session(settings: Settings, paths: list[Path], *, target_file: Path | None, out: Path,
                 log: Callable[[str], None] = print, sinks: list[RunSink] | None = None,
                 scenarios: list[Scenario] | None = None) -> RunResult:
@@ -61,6 +73,7 @@ def run_session(settings: Settings, paths: list[Path], *, target_file: Path | No
         stack = LabStack(settings.lab_dir)
         target = stack.target
     check_accounts(scenarios, target)
+    preflight(scenarios, target)
     if out.exists() and any(out.iterdir()):
         raise InputError(f"run directory {out} exists and is not empty; choose another with --out")
     started_lab = False

@@ -409,6 +409,7 @@ def judge_direction(ctx: RunContext, name: str, received: Path, reference: str, 
     from harness.audio import AudioInputError, analyze, read_wav
 
     ctx.artifacts[f"received:{prefix}:{name}"] = received.name
+    ctx.artifacts[f"reference:{prefix}:{name}"] = str(reference)
     try:
         rec, rate = read_wav(received)
         ref, ref_rate = read_wav(reference)

@@ -37,7 +37,7 @@ from harness.probes.session import default_port
 from harness.probes.uac import CallResult, place_call, register, sdp_offer
 from harness.scenarios.context import RunContext
 from harness.scenarios.registry import ParseScope, step
-from harness.scenarios.steps_system import EVIDENCE_FILE, pick_account, probe_session
+from harness.scenarios.steps_system import EVIDENCE_FILE, ProbeStep, pick_account, probe_session
 from harness.target import Account
 from harness.verdict import CheckResult, Verdict
 from harness.yamlsrc import Fields
@@ -109,7 +109,7 @@ def _refused(call: CallResult) -> bool:
 # ---- authentication ----------------------------------------------------------------------------------
 @step("auth_enforced")
 @dataclass(frozen=True)
-class AuthEnforced:
+class AuthEnforced(ProbeStep):
     """Unauthenticated REGISTER and INVITE are challenged or refused; a wrong password is refused.
 
     The INVITEs go to ``to`` (default: a party of the scenario): a callee that is registered makes
@@ -192,7 +192,7 @@ def _reg_detail(exchanges: list[Exchange]) -> str:
 # ---- toll fraud ------------------------------------------------------------------------------------------
 @step("toll_fraud")
 @dataclass(frozen=True)
-class TollFraud:
+class TollFraud(ProbeStep):
     """Calls to an external-looking number: refused without credentials, refused to an open relay,
     and refused for ``account`` (one that must not dial out). The number is ``number``, else the
     profile's ``numbers.external``, else a fictional +44 1632 960 number. A call that rings is
@@ -251,7 +251,7 @@ ENUM_METHODS = ("REGISTER", "REGISTER_AUTH", "INVITE", "OPTIONS")
 
 @step("enumeration")
 @dataclass(frozen=True)
-class Enumeration:
+class Enumeration(ProbeStep):
     """svwar-style: do answers for existing users differ from answers for missing ones?
 
     For each method, ``users`` existing extensions (from the profile) and as many made-up ones get
@@ -349,7 +349,7 @@ def _interleave(existing: list[str], missing: list[str]) -> list[tuple[str, bool
 # ---- brute force -----------------------------------------------------------------------------------------
 @step("brute_force")
 @dataclass(frozen=True)
-class BruteForce:
+class BruteForce(ProbeStep):
     """``attempts`` wrong passwords for ``account`` in a row, then the right one: is the source
     slowed down or blocked? Reports what was observed. On loopback every security step probes from an
     address of its own (127.x.y.z), so a ban hits only that step; against a remote PBX the ban hits
@@ -443,7 +443,7 @@ class BruteForce:
 # ---- header leakage --------------------------------------------------------------------------------------
 @step("header_leakage")
 @dataclass(frozen=True)
-class HeaderLeakage:
+class HeaderLeakage(ProbeStep):
     """Server / User-Agent (and similar) headers of the PBX's answers must not name product versions."""
 
     timeout_s: float
@@ -508,7 +508,7 @@ POLICY = ("required", "offered", "optional")
 
 @step("transport_security")
 @dataclass(frozen=True)
-class TransportSecurity:
+class TransportSecurity(ProbeStep):
     """Is TLS offered? Is SRTP (SDES) offered, or required? Is plaintext SIP accepted?
 
     ``tls`` and ``srtp`` say what the policy wants (required, offered, optional; default offered);
@@ -616,7 +616,7 @@ class TransportSecurity:
 # ---- robustness ------------------------------------------------------------------------------------------
 @step("robustness")
 @dataclass(frozen=True)
-class Robustness:
+class Robustness(ProbeStep):
     """A fixed set of malformed and oversized messages; after each, the PBX must still answer OPTIONS.
 
     Each probe's own answer is recorded (a 4xx or silence are both fine). ``probes`` picks a subset

@@ -27,44 +27,25 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.probes import EvidenceLog, ProbeConnectError, ProbeSession, tlscheck
 from harness.probes.sanity import date_skew, resolve
-from harness.probes.scope import is_ip_literal
+from harness.probes.scope import ProbeScope, is_ip_literal
 from harness.probes.session import default_port
 from harness.probes.timing import percentile, summarize
 from harness.probes.uac import register
 from harness.scenarios.context import RunContext
 from harness.scenarios.registry import ParseScope, step
-from harness.target import TRANSPORTS, Account
+from harness.target import TRANSPORTS, Account, Target
 from harness.verdict import CheckResult, Verdict
 from harness.yamlsrc import Fields
 
-__all__ = ["EVIDENCE_FILE", "SYSTEM_DEFAULTS", "evidence_log", "limit", "pick_account", "probe_session"]
+__all__ = ["EVIDENCE_FILE", "ProbeStep", "evidence_log", "limit", "pick_account", "probe_session"]
 
 EVIDENCE_FILE = "probes-evidence.txt"
 
-#: threshold keys these steps read (scenario/profile ``thresholds:`` may set them) and their defaults
-SYSTEM_DEFAULTS: dict[str, float] = {
-    "options_rtt_p50_ms": 100.0,
-    "options_rtt_p95_ms": 250.0,
-    "options_loss_pct": 0.0,
-    "register_time_ms": 1000.0,
-    "tls_cert_min_days": 14.0,
-    "clock_skew_s": 5.0,
-    "dns_time_ms": 500.0,
-}
-
-
 # ---- shared by the system and security steps ---------------------------------------------------------
 def limit(ctx: RunContext, key: str, param: float | None) -> float:
-    """A threshold: the step's parameter, else scenario/profile ``thresholds[key]``, else the default."""
-    if param is not None:
-        return float(param)
-    for source in (ctx.scenario.thresholds, ctx.target.thresholds):
-        if key in source:
-            return float(source[key])
-    try:
-        return float(ctx.threshold(key))
-    except KeyError:
-        return SYSTEM_DEFAULTS[key]
+    """A threshold: the step's parameter, else scenario/profile ``thresholds[key]``, else the default
+    (:data:`harness.scenarios.context.DEFAULT_THRESHOLDS`)."""
+    return float(ctx.threshold(key, param))
 
 
 def evidence_log(ctx: RunContext) -> EvidenceLog:
@@ -76,6 +57,15 @@ def evidence_log(ctx: RunContext) -> EvidenceLog:
         ctx.extra["probe_evidence"] = log
         ctx.artifacts["evidence:probes"] = EVIDENCE_FILE
     return log
+
+
+class ProbeStep:
+    """A step that sends raw probes: before anything starts, the target must resolve to addresses a
+    probe may use, or the run stops with an input error (exit 2)."""
+
+    @staticmethod
+    def preflight(target: Target) -> None:
+        ProbeScope.for_target(target)
 
 
 def probe_session(ctx: RunContext, packets: int, timeout_s: float, *, isolated: bool = False) -> ProbeSession:
@@ -107,7 +97,7 @@ def _transport_param(f: Fields, key: str = "transport") -> str | None:
 # ---- reachability ----------------------------------------------------------------------------------------
 @step("reachability")
 @dataclass(frozen=True)
-class Reachability:
+class Reachability(ProbeStep):
     """Does the PBX answer SIP on each transport? One check per transport: answered, or why not.
 
     ``transports`` (default udp, tcp, tls) are all judged: one the PBX does not offer is a FAIL
@@ -179,7 +169,7 @@ class Reachability:
 # ---- OPTIONS round trip ----------------------------------------------------------------------------------
 @step("options_rtt")
 @dataclass(frozen=True)
-class OptionsRtt:
+class OptionsRtt(ProbeStep):
     """``count`` OPTIONS (one at a time, ``interval_ms`` apart): p50 and p95 round trip, and loss."""
 
     count: int
@@ -233,7 +223,7 @@ class OptionsRtt:
 # ---- REGISTER response time ------------------------------------------------------------------------------
 @step("register_time")
 @dataclass(frozen=True)
-class RegisterTime:
+class RegisterTime(ProbeStep):
     """REGISTER with digest (challenge round included) for ``account``, then unregister: total time."""
 
     account: str | None
@@ -279,7 +269,7 @@ class RegisterTime:
 # ---- RTP both ways ---------------------------------------------------------------------------------------
 @step("expect_rtp")
 @dataclass(frozen=True)
-class ExpectRtp:
+class ExpectRtp(ProbeStep):
     """Media reaches each end of call ``call``: at least ``min_packets`` RTP packets received per side.
 
     This is the RTP-port reachability check: a PBX media port that is blocked or mis-advertised shows
@@ -317,7 +307,7 @@ class ExpectRtp:
 # ---- TLS certificate -------------------------------------------------------------------------------------
 @step("tls_certificate")
 @dataclass(frozen=True)
-class TlsCertificate:
+class TlsCertificate(ProbeStep):
     """The PBX's TLS certificate: chain, validity and expiry, host name, protocol versions.
 
     ``name`` is the host name phones use (default: the profile's SIP domain, else its host);
@@ -401,7 +391,7 @@ def tls_checks(ps: ProbeSession, port: int, name: str, ca_file: str | None, min_
 # ---- DNS -------------------------------------------------------------------------------------------------
 @step("dns")
 @dataclass(frozen=True)
-class Dns:
+class Dns(ProbeStep):
     """The target's host name: resolves, quickly, to the same addresses each time.
 
     Not applicable when the profile gives an IP address (no check is added; the log says so).
@@ -439,7 +429,7 @@ class Dns:
 # ---- clock -----------------------------------------------------------------------------------------------
 @step("clock")
 @dataclass(frozen=True)
-class Clock:
+class Clock(ProbeStep):
     """The PBX's clock against ours, from the Date header of its answers (OPTIONS, then REGISTER).
 
     A PBX that sends no Date cannot be judged: with ``required: true`` that is an ERROR, otherwise

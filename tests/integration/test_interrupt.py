@@ -78,7 +78,7 @@ def test_signal_mid_run_keeps_results_and_leaves_no_process(tmp_path: Path, sig:
         lab = json.loads((home / "lab" / "state.json").read_text())["pids"]
         assert len(kids) >= 2, "the parties should be running"
         proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=30)
+        _stdout, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

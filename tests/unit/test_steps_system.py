@@ -10,8 +10,8 @@ import pytest
 
 from harness.errors import ScenarioError
 from harness.scenarios import load_scenario
-from harness.scenarios.context import RunContext
-from harness.scenarios.steps_system import SYSTEM_DEFAULTS, Reachability, limit
+from harness.scenarios.context import DEFAULT_THRESHOLDS, RunContext
+from harness.scenarios.steps_system import Reachability, limit
 from harness.target import Target
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +69,6 @@ def test_thresholds_come_from_the_step_then_scenario_then_profile(tmp_path: Path
     ctx = RunContext(sc, target, tmp_path)
     assert limit(ctx, "register_time_ms", 50.0) == 50.0
     assert limit(ctx, "register_time_ms", None) == 300.0
-    assert limit(ctx, "options_rtt_p95_ms", None) == SYSTEM_DEFAULTS["options_rtt_p95_ms"]
+    assert limit(ctx, "options_rtt_p95_ms", None) == DEFAULT_THRESHOLDS["options_rtt_p95_ms"]
     ctx2 = RunContext(load_scenario(write(tmp_path, "- options_rtt: {}")), target, tmp_path)
     assert limit(ctx2, "register_time_ms", None) == 700.0
