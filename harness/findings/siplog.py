@@ -8,25 +8,20 @@ pjsua writes every message it sends or receives in full between a header line an
     --end msg--
 
 The rules read the facts they need from here: REGISTER answers, INVITE outcomes, the SDP each side
-offered and answered, REFER answers and NOTIFY sipfrags. Credentials never leave this module in
-clear: :func:`mask_credentials` blanks Authorization headers in anything kept as evidence.
+offered and answered, REFER answers and NOTIFY sipfrags. The log is read by
+:func:`harness.sip.siplog.read_messages` and masked by its :func:`mask_credentials` (re-exported here).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.sip.siplog import mask_credentials, read_messages
 from harness.sipmsg import SipMessage, SipParseError, parse
 
 __all__ = ["LoggedMessage", "SdpMedia", "mask_credentials", "read_sip_log", "sdp_media", "summary_line"]
 
-_HEAD = re.compile(r"^(?P<time>\d\d:\d\d:\d\d\.\d+)\s.*?\b(?P<dir>TX|RX) \d+ bytes (?:Request|Response) msg \S+"
-                   r".*?\b(?:to|from) (?P<transport>[A-Za-z0-9]+) (?P<peer>\S+?):?\s*$")
-_END = "--end msg--"
-_AUTH = re.compile(r"^((?:Proxy-)?Authorization\s*:\s*)(\S+)?.*$", re.IGNORECASE | re.MULTILINE)
-MAX_LOG_BYTES = 8 * 1024 * 1024  #: a longer log is read from its start only (a soak run's party)
 
 
 @dataclass(frozen=True)
@@ -57,31 +52,14 @@ class SdpMedia:
 
 
 def read_sip_log(path: Path) -> list[LoggedMessage]:
-    """Every complete message in the log; unreadable files and torn messages give what could be read."""
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_LOG_BYTES)
-    except OSError:
-        return []
+    """Every complete message in the log (credentials masked); what cannot be parsed is skipped."""
     out: list[LoggedMessage] = []
-    head: re.Match[str] | None = None
-    body: list[str] = []
-    for line in raw.decode("utf-8", "replace").splitlines():
-        if head is None:
-            head = _HEAD.match(line)
-            body = []
+    for entry in read_messages(path, path.stem):
+        try:
+            msg = parse(entry.text.encode())
+        except SipParseError:
             continue
-        if line.strip() == _END:
-            text = "\n".join(body).strip("\n")
-            try:
-                msg = parse(text.encode())
-            except SipParseError:
-                msg = None
-            if msg is not None:
-                out.append(LoggedMessage(head["time"], head["dir"], head["peer"], msg, text))
-            head = None
-            continue
-        body.append(line)
+        out.append(LoggedMessage(entry.clock, entry.direction, entry.peer.split(" ", 1)[-1], msg, entry.text))
     return out
 
 
@@ -117,11 +95,6 @@ def sdp_media(body: bytes) -> SdpMedia | None:
     if not seen_audio:
         return None
     return SdpMedia(media_addr or session_addr, port, direction, tuple(c for c in codecs if c != "telephone-event"))
-
-
-def mask_credentials(text: str) -> str:
-    """Authorization and Proxy-Authorization header values replaced by ``<masked>`` (scheme kept)."""
-    return _AUTH.sub(lambda m: f"{m.group(1)}{(m.group(2) or '') + ' ' if m.group(2) else ''}<masked>", text)
 
 
 def summary_line(lm: LoggedMessage) -> str:

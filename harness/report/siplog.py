@@ -19,38 +19,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.sip.siplog import mask_credentials
 from harness.sipmsg import SipParseError, parse
 
 __all__ = ["SipEvent", "SipLog", "mask_credentials", "read_sip_log"]
 
-MASK = "***"
-_AUTH_HEADERS = re.compile(r"^(authorization|proxy-authorization|www-authenticate|proxy-authenticate"
-                           r"|authentication-info)\s*:(.*)$", re.IGNORECASE)
-_AUTH_PARAMS = re.compile(r'\b(response|nonce|cnonce|opaque|nextnonce|rspauth)(\s*=\s*)("(?:[^"\\]|\\.)*"?|[^,\s]+)',
-                          re.IGNORECASE)
-_BASIC = re.compile(r"^(\s*basic\s+)\S+", re.IGNORECASE)
-_CRYPTO = re.compile(r"(inline:)[^\s|;]+", re.IGNORECASE)
-_MIKEY = re.compile(r"^(a=key-mgmt:\s*\S+\s+)\S+", re.IGNORECASE)
-
 _PUBLISHED = re.compile(r"published address is (\S+?)\s*$", re.MULTILINE)
 _REACHABLE = re.compile(r"SIP \w+ socket reachable at (\S+?)\s*$", re.MULTILINE)
-
-
-def mask_credentials(text: str) -> str:
-    """The SIP message with authentication secrets and SRTP keys replaced by ``***``."""
-    out = []
-    for line in text.split("\n"):
-        cr = "\r" if line.endswith("\r") else ""
-        body = line[:-1] if cr else line
-        m = _AUTH_HEADERS.match(body)
-        if m:
-            value = _BASIC.sub(lambda b: b.group(1) + MASK, m.group(2))
-            value = _AUTH_PARAMS.sub(lambda p: f'{p.group(1)}{p.group(2)}"{MASK}"', value)
-            body = body[: m.start(2)] + value
-        elif body[:2].lower() == "a=":
-            body = _MIKEY.sub(lambda k: k.group(1) + MASK, _CRYPTO.sub(lambda k: k.group(1) + MASK, body))
-        out.append(body + cr)
-    return "\n".join(out)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,11 @@ pjsua (log level 4, ``msgLogging``) writes every message it sends or receives as
     ...
     --end msg--
 
-:func:`read_messages` turns that into :class:`SipLogEntry` items; :func:`mask_credentials` blanks the
-secret parts of Authorization and Proxy-Authorization headers (the digest response and client nonce),
-so logs and reports never carry material to attack a password with.
+:func:`read_messages` turns that into :class:`SipLogEntry` items (the one reader of these logs: the
+report's ladder and the findings' evidence build on it). :func:`mask_credentials` is the one masker
+of everything kept as evidence: the ``response``, ``nonce``, ``cnonce``, ``opaque``, ``nextnonce`` and
+``rspauth`` values of Authorization, Proxy-Authorization, WWW-Authenticate, Proxy-Authenticate and
+Authentication-Info; Basic credentials; SDES ``inline:`` SRTP keys and MIKEY ``key-mgmt`` data.
 """
 
 from __future__ import annotations
@@ -22,8 +24,14 @@ __all__ = ["SipLogEntry", "mask_credentials", "mask_file", "read_messages", "wri
 
 _HEAD = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3})\s+\S+\s+[.!]*(TX|RX) (\d+) bytes (Request|Response) msg "
                    r"(\S+) \(\S+\) (to|from) (\w+) ([^\s]+):\s*$")
-_SECRET = re.compile(r'(?i)((?:response|cnonce)\s*=\s*)("[^"]*"|[^,\s]+)')
-_AUTH_HEADER = re.compile(r"(?im)^((?:proxy-)?authorization\s*:.*)$")
+MASK = "***"
+_AUTH_HEADERS = re.compile(r"^(authorization|proxy-authorization|www-authenticate|proxy-authenticate"
+                           r"|authentication-info)\s*:(.*)$", re.IGNORECASE)
+_AUTH_PARAMS = re.compile(r'\b(response|nonce|cnonce|opaque|nextnonce|rspauth)(\s*=\s*)("(?:[^"\\]|\\.)*"?|[^,\s]+)',
+                          re.IGNORECASE)
+_BASIC = re.compile(r"^(\s*basic\s+)\S+", re.IGNORECASE)
+_CRYPTO = re.compile(r"(inline:)[^\s|;]+", re.IGNORECASE)
+_MIKEY = re.compile(r"^(a=key-mgmt:\s*\S+\s+)\S+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,20 @@ class SipLogEntry:
 
 
 def mask_credentials(text: str) -> str:
-    """Blank the digest response and client nonce in (Proxy-)Authorization headers."""
-    return _AUTH_HEADER.sub(lambda m: _SECRET.sub(lambda s: s.group(1) + '"***"', m.group(1)), text)
+    """The SIP text with authentication secrets and SRTP keys replaced by ``***``."""
+    out = []
+    for line in text.split("\n"):
+        cr = "\r" if line.endswith("\r") else ""
+        body = line[:-1] if cr else line
+        m = _AUTH_HEADERS.match(body)
+        if m:
+            value = _BASIC.sub(lambda b: b.group(1) + MASK, m.group(2))
+            value = _AUTH_PARAMS.sub(lambda p: f'{p.group(1)}{p.group(2)}"{MASK}"', value)
+            body = body[: m.start(2)] + value
+        elif body[:2].lower() == "a=":
+            body = _MIKEY.sub(lambda k: k.group(1) + MASK, _CRYPTO.sub(lambda k: k.group(1) + MASK, body))
+        out.append(body + cr)
+    return "\n".join(out)
 
 
 def read_messages(path: Path, party: str) -> list[SipLogEntry]:
@@ -68,6 +88,8 @@ def read_messages(path: Path, party: str) -> list[SipLogEntry]:
         while i < len(lines) and lines[i] != "--end msg--":
             body.append(lines[i])
             i += 1
+        if i >= len(lines):
+            break  # torn at the end (the party died mid-write): not a message
         i += 1
         hh, mm, ss, ms = (int(m.group(k)) for k in (1, 2, 3, 4))
         out.append(SipLogEntry(party=party, clock=f"{m.group(1)}:{m.group(2)}:{m.group(3)}.{m.group(4)}",

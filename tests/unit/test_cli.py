@@ -48,7 +48,7 @@ def test_missing_target_profile_and_usage_errors(tmp_path: Path) -> None:
 
     for argv, needle in ((["run", str(REPO / "scenarios" / "connect.yaml"), "--target", str(tmp_path / "no.yaml")],
                           "file not found"),
-                         (["run"], "Missing argument"),
+                         (["run"], "give scenario or suite files, or --only-failed"),
                          (["lab", "up", "--sip-port", "80"], "80 is not in the range")):
         proc = subprocess.run([sys.executable, "-m", "harness", "--home", str(tmp_path / "h"), *argv],
                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
