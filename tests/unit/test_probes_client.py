@@ -159,9 +159,10 @@ def test_ringing_probe_call_is_cancelled(tmp_path: Path, pbx_factory: Callable[.
     with session(tmp_path, pbx.port) as ps:
         call = place_call(ps.probe(), "sip:00441632960123@pbx.test", from_user="anonymous", from_domain="x.invalid")
     assert call.rang and call.cancelled and not call.answered and call.final == 487
-    methods = [m.method for m in pbx.received]
+    received = [m for m in pbx.received if m.method != "INVITE" or m is pbx.received[0]]  # retransmissions
+    methods = [m.method for m in received]
     assert methods[:2] == ["INVITE", "CANCEL"] and methods[-1] == "ACK"
-    cancel = pbx.received[1]
+    cancel = received[1]
     assert cancel.branch() == invites[0].branch() and cancel.cseq == (1, "CANCEL") and cancel.uri == invites[0].uri
     assert "ringing" in call.outcome()
 
