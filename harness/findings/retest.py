@@ -97,7 +97,14 @@ def _retest_group(settings: Settings, store: FindingsStore, scenario: Path, targ
     out = _run_dir(out_base, group)
     log(f"retest of finding {', '.join(f'#{f.id}' for f in group)}: {scenario} against "
         f"{target if target else 'the lab'}")
-    result = run_session(settings, [scenario], target_file=target, out=out, log=log, sinks=[sink])
+    sinks: list[Any] = [sink]
+    try:
+        from harness.report.sink import make_sink as report_sink
+    except ModuleNotFoundError:
+        pass
+    else:
+        sinks.append(report_sink(settings))  # after the findings sink: the report reads its findings.json
+    result = run_session(settings, [scenario], target_file=target, out=out, log=log, sinks=sinks)
     after_sc = result.scenarios[0] if result.scenarios else None
     after = after_sc.to_dict()["checks"] if after_sc is not None else []
     run_ref = {"id": sink.run.id, "name": sink.run.name, "out_dir": sink.run.out_dir} if sink.run else {}

@@ -1,4 +1,6 @@
-"""``findings.json``: the findings a run touched, written into the run directory when the run ends.
+"""``findings.json``: the findings a run touched, and every other finding of its target that is still
+not verified (so the report can answer "what is still open?"), written into the run directory when the
+run ends.
 
 The HTML report renders from this file (never from live objects). Format ``harness-findings/1``::
 
@@ -11,7 +13,8 @@ The HTML report renders from this file (never from live objects). Format ``harne
       "findings": [
         {
           "id": 3, "scenario": "connect", "check": "register:agent", "target": "lab",
-          "this_run": "found" | "seen" | "reopened" | "passed" | "verified" | "retested",
+          "this_run": "found" | "seen" | "reopened" | "passed" | "verified" | "retested" | "open",
+                                                   # "open": not touched by this run, still not verified
           "state": "open" | "analysed" | "fixed" | "verified",
           "verdict": "FAIL" | "ERROR",             # of its last failing sighting
           "title": "register:agent FAIL: 401 SIP (threshold == 200)",
@@ -54,7 +57,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.findings.model import RunRecord
+from harness.findings.model import RunRecord, State
 from harness.findings.store import FindingsStore
 from harness.results import write_json_atomic
 
@@ -66,10 +69,15 @@ SNAPSHOT_NAME = "findings.json"
 
 def build_snapshot(store: FindingsStore, run: RunRecord, touched: Mapping[int, str],
                    retests: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The snapshot of ``run``: every finding in ``touched`` (id -> what this run did to it)."""
+    """The snapshot of ``run``: every finding in ``touched`` (id -> what this run did to it), then the
+    target's other findings that are not verified yet (``this_run: "open"``)."""
     findings = []
     for f in store.findings(ids=list(touched)):
         findings.append({**f.to_dict(), "this_run": touched[f.id]})
+    still_open = [State.OPEN, State.ANALYSED, State.FIXED]
+    for f in store.findings(still_open, target=run.target_key):
+        if f.id not in touched:
+            findings.append({**f.to_dict(), "this_run": "open"})
     data: dict[str, Any] = {
         "format": FORMAT, "generated": time.time(),
         "run": {"id": run.id, "name": run.name, "out_dir": run.out_dir, "kind": run.kind,

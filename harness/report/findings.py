@@ -8,7 +8,7 @@ is read too. Keys read from each finding (all optional except ``id``; anything e
     id                      str | int
     state                   open | analysed | fixed | verified (others are shown as given)
     scenario, check, target, title   str
-    this_run                what this run did to it: found | seen | reopened | passed | verified | retested
+    this_run                what this run did to it: found | seen | reopened | passed | verified | retested | open
     first_seen, last_seen   epoch seconds or ISO 8601 text
     occurrences             int
     diagnosis               {"cause": str, "fix": str}
@@ -42,7 +42,8 @@ CLOSED = {"verified", "closed"}
 STATE_COLOURS = {"open": "#cf222e", "reopened": "#82071e", "analysed": "#bf8700", "fixed": "#0969da",
                  "verified": "#1a7f37"}
 THIS_RUN = {"found": "found in this run", "seen": "seen again", "reopened": "reopened by this run",
-            "passed": "passed in this run", "verified": "verified by this retest", "retested": "retested"}
+            "passed": "passed in this run", "verified": "verified by this retest", "retested": "retested",
+            "open": "not run tonight, still open"}
 AGE_BUCKETS = ((1.0, "< 1 day"), (7.0, "1–7 days"), (30.0, "7–30 days"), (float("inf"), "> 30 days"))
 
 
