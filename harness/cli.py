@@ -175,15 +175,22 @@ def _default_sinks(settings: Settings) -> list[Any]:
     return sinks
 
 
+def _check_note(c: dict[str, Any]) -> str:
+    """``name VERDICT: value unit (threshold op limit)``; an unmeasured check shows why instead."""
+    if c.get("value") is None:
+        return f"{c['name']} {c['verdict']}: {c.get('detail') or 'no measurement'}"
+    unit = f" {c['unit']}" if c.get("unit") else ""
+    limit = f" (threshold {c.get('op') or ''} {c['threshold']})".replace("  ", " ") if c.get("threshold") is not None \
+        else ""
+    return f"{c['name']} {c['verdict']}: {c['value']}{unit}{limit}"
+
+
 def _summary(results: dict[str, Any], out: Path) -> None:
     click.echo("")
     click.echo(f"{'scenario':32} {'verdict':8} {'time':>7}  notes")
     for sc in results["scenarios"]:
         bad = [c for c in sc["checks"] if c["verdict"] != "PASS"]
-        note = "; ".join(
-            f"{c['name']} {c['verdict']}: {c['value'] if c['value'] is not None else c.get('detail') or '-'}"
-            f"{' ' + c['unit'] if c.get('unit') and c['value'] is not None else ''}"
-            f" (threshold {c.get('op', '')} {c.get('threshold')})" for c in bad[:3])
+        note = "; ".join(_check_note(c) for c in bad[:3])
         if sc.get("error") and not bad:
             note = sc["error"]["message"]
         click.echo(f"{sc['name'][:32]:32} {sc['verdict']:8} {sc['duration_s']:6.1f}s  {note}")

@@ -19,6 +19,7 @@ __all__ = ["CallLeg", "RunContext", "StepFailed"]
 DEFAULT_THRESHOLDS: dict[str, Any] = {
     "setup_time_ms": 2000.0,  # INVITE -> 200 OK, measured at the caller
     "register_time_ms": 1000.0,
+    "register_timeout_s": 8.0,  # no answer to REGISTER within this: the PBX is unreachable
     "call_timeout_s": 15.0,
     "hangup_timeout_s": 5.0,
     "transfer_time_ms": 3000.0,  # REFER received -> the transferred call answered

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import harness
-from harness.errors import HarnessError, LabError, PartyError
+from harness.errors import HarnessError, LabError, PartyError, PartyTimeout
 from harness.lab.stack import LabStack
 from harness.report.junit import write_junit
 from harness.results import RunResult, ScenarioResult, write_json_atomic
@@ -164,10 +164,21 @@ class Runner:
                 record=ctx.record_path(name) if spec.record else None, transfer=spec.transfer,
                 hold_mute=spec.hold_mute, hold_music=spec.hold_music))
         ok = True
-        for name, spec in sc.parties.items():
+        deadline = time.monotonic() + float(ctx.threshold("register_timeout_s"))
+        for name, spec in sc.parties.items():  # they registered side by side: one deadline for all
             if not spec.register:
                 continue
-            reg = ctx.parties[name].wait_registered(spec.account, ctx.remaining(10.0))
+            try:
+                reg = ctx.parties[name].wait_registered(spec.account, max(0.1, deadline - time.monotonic()))
+            except PartyTimeout:
+                where = f"{target.host}:{target.port}/{target.transport}"
+                ctx.registrations[name] = {"account": spec.account, "code": None, "reason": "no response"}
+                ctx.check(CheckResult("register:" + name, Verdict.FAIL, "no response", 200, op="==", unit="SIP",
+                                      detail=f"no answer from {where} to REGISTER within "
+                                             f"{ctx.threshold('register_timeout_s')} s: the PBX is unreachable, or "
+                                             "the target profile's address, port or transport is wrong"))
+                ok = False
+                continue
             ctx.registrations[name] = {"account": spec.account, "code": reg.code, "reason": reg.reason}
             ctx.check(CheckResult("register:" + name, Verdict.PASS if reg.ok else Verdict.FAIL, reg.code, 200,
                                   op="==", unit="SIP", detail="" if reg.ok else _reg_hint(reg.code, reg.reason)))

@@ -101,7 +101,7 @@ def unreachable(c: Clues) -> Diagnosis | None:
     n = c.name
     code = c.code
     timeout_error = c.error.get("kind") == "PartyTimeout" and n.kind == "step"
-    if n.kind == "register" and code not in (408, 503, 504) and c.value is not None:
+    if n.kind == "register" and code not in (408, 503, 504) and c.value not in (None, "no response"):
         return None
     if n.kind == "call" and code not in (408, 503, 504):
         return None
