@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.lab.stack import LabStack
 from harness.scenarios.model import Scenario
 from harness.sip import Party
 from harness.target import Target
@@ -72,8 +73,9 @@ class CallLeg:
 
 class RunContext:
     def __init__(self, scenario: Scenario, target: Target, out_dir: Path,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, lab: LabStack | None = None):
         self.scenario, self.target, self.out_dir = scenario, target, out_dir
+        self.lab = lab  #: the embedded lab when the target is the lab (fault and impairment steps need it)
         self.parties: dict[str, Party] = {}
         self.calls: dict[str, CallLeg] = {}
         self.checks: list[CheckResult] = []

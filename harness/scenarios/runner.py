@@ -101,7 +101,7 @@ class Runner:
         sdir.mkdir(parents=True)
         res = ScenarioResult(name=sc.name, file=sc.path, started=time.time(), out_dir=sdir.name)
         self.log(f"scenario {sc.name} ({sc.path})")
-        ctx = RunContext(sc, self.target, sdir, self.log)
+        ctx = RunContext(sc, self.target, sdir, self.log, lab=self.lab)
         t0 = time.monotonic()
         current = "setup"
         interrupted = False
