@@ -18,10 +18,28 @@ One module per concern: align, level, gate, dropouts, noise, clipping, echo, mos
 
 from __future__ import annotations
 
-from harness.audio.analysis import CHECK_NAMES, Analysis, RtpStats, analyze, analyze_files
-from harness.audio.emodel import EModelResult, emodel
-from harness.audio.thresholds import Thresholds
-from harness.audio.wavio import AudioInputError, read_wav, write_wav
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.audio.analysis import CHECK_NAMES, Analysis, RtpStats, analyze, analyze_files
+    from harness.audio.emodel import EModelResult, emodel
+    from harness.audio.thresholds import Thresholds
+    from harness.audio.wavio import AudioInputError, read_wav, write_wav
+
+# The names load on first use (PEP 562): scipy takes most of a second to import, and the CLI, the
+# scenario loader and the thresholds need none of it until a recording is actually analysed.
+_HOMES = {"CHECK_NAMES": "analysis", "Analysis": "analysis", "RtpStats": "analysis", "analyze": "analysis",
+          "analyze_files": "analysis", "EModelResult": "emodel", "emodel": "emodel", "Thresholds": "thresholds",
+          "AudioInputError": "wavio", "read_wav": "wavio", "write_wav": "wavio"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'harness.audio' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"harness.audio.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "CHECK_NAMES",

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from harness.audio.analysis import Analysis, RtpStats, analyze_files
 from harness.audio.thresholds import Thresholds
-from harness.audio.wavio import AudioInputError
 from harness.verdict import Verdict
+
+if TYPE_CHECKING:  # numpy/scipy load only when a recording is analysed: `harness --help` stays fast
+    from harness.audio.analysis import Analysis
 
 __all__ = ["AudioUsageError", "analyze_command", "render_text"]
 
@@ -163,6 +164,9 @@ def analyze_command(
     Prints every metric and the verdict of each check; exit code 0 when all checks pass, 1 on any
     FAIL or ERROR, 2 on bad input. Inputs: WAV, 8 kHz or 16 kHz, the same rate for both files.
     """
+    from harness.audio.analysis import RtpStats, analyze_files
+    from harness.audio.wavio import AudioInputError
+
     rtp = RtpStats(codec, loss, jitter, rtt) if codec else None
     try:
         result = analyze_files(degraded, reference, thresholds, direction, sent_path=sent, rtp=rtp)
