@@ -42,6 +42,8 @@ class ParseScope:
 
     def party(self, f: Fields, key: str, value: Any = None) -> str:
         name = f.req(key, str) if value is None else value
+        if not isinstance(name, str):
+            raise f.fail(key, f"must name a party, got {name!r}")
         if name not in self.parties:
             known = ", ".join(self.parties) or "none"
             raise f.fail(key, f"unknown party '{name}' (parties: {known})")

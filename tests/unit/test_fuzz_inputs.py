@@ -142,3 +142,10 @@ def test_known_nasty_inputs(tmp_path: Path, text: str) -> None:
     p = tmp_path / "nasty.yaml"
     p.write_text(text)
     _load_both(p)
+
+
+def test_found_by_fuzzing_a_list_where_a_party_name_belongs(tmp_path: Path) -> None:
+    p = tmp_path / "f.yaml"
+    p.write_text("name: x\nparties: {a: {}, b: {}}\nsteps:\n  - call: {from: a, to: b}\n"
+                 "  - expect_answered_by: {party: b, skipped: [[a]]}\n")
+    _load_both(p)
