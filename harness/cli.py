@@ -131,7 +131,7 @@ def lab_profile(ctx: Ctx) -> None:
 def run(ctx: Ctx, paths: tuple[Path, ...], only_failed: bool, target_file: Path | None, out_dir: Path | None,
         quiet: bool) -> None:
     """Run scenario and suite files against the target; write results.json, junit.xml and report.html."""
-    from harness.scenarios.session import default_run_dir, run_session
+    from harness.scenarios.session import default_run_dir, default_sinks, run_session
 
     if only_failed:
         from harness.findings.cli import only_failed_paths
@@ -151,28 +151,12 @@ def run(ctx: Ctx, paths: tuple[Path, ...], only_failed: bool, target_file: Path 
 
     try:
         result = run_session(ctx.settings, list(paths), target_file=target_file, out=out, log=log,
-                             sinks=_default_sinks(ctx.settings))
+                             sinks=default_sinks(ctx.settings))
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; results so far are in {out / 'results.json'}", err=True)
         raise SystemExit(ExitCode.INTERRUPTED) from None
     _summary(result.to_dict(), out)
     raise SystemExit(ExitCode.OK if result.verdict.value == "PASS" else ExitCode.FAILED)
-
-
-def _default_sinks(settings: Settings) -> list[Any]:
-    """Subscribers to every run: the findings store and the HTML report, when they are part of this build."""
-    sinks: list[Any] = []
-    for module, factory in (("harness.findings.sink", "make_sink"), ("harness.report.sink", "make_sink")):
-        try:
-            import importlib
-
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and module.startswith(exc.name):
-                continue
-            raise
-        sinks.append(getattr(mod, factory)(settings))
-    return sinks
 
 
 def _check_note(c: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from harness.scenarios.model import Scenario
 from harness.scenarios.runner import Runner, RunSink
 from harness.target import Target, load_target
 
-__all__ = ["check_accounts", "default_run_dir", "preflight", "run_session"]
+__all__ = ["check_accounts", "default_run_dir", "default_sinks", "preflight", "run_session"]
 
 
 def default_run_dir(base: Path = Path("reports")) -> Path:
@@ -34,6 +34,23 @@ def default_run_dir(base: Path = Path("reports")) -> Path:
         out = base / (time.strftime("run-%Y%m%d-%H%M%S") + f"-{n}")
         n += 1
     return out
+
+
+def default_sinks(settings: Settings) -> list[RunSink]:
+    """Subscribers to every run: the findings store, then the HTML report (which reads the store's
+    ``findings.json``), each when it is part of this build."""
+    import importlib
+
+    sinks: list[RunSink] = []
+    for module in ("harness.findings.sink", "harness.report.sink"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module.startswith(exc.name):
+                continue
+            raise
+        sinks.append(mod.make_sink(settings))
+    return sinks
 
 
 def check_accounts(scenarios: list[Scenario], target: Target) -> None:
