@@ -6,7 +6,7 @@
 
 A degraded corpus is built from the fixtures and Debian's speech packages: G.711 μ-law/A-law, GSM
 (through sox), packet loss zero-filled and concealed, white and pink noise, clipping, level changes,
-delay and jitter-buffer jumps, echo, dropouts, band limits, and combinations. Every degradation is
+delay and jitter-buffer jumps and time-warps, echo, dropouts, band limits, and combinations. Every degradation is
 known, so delay, dropouts, level, noise, echo and the gate are scored against the truth; the MOS
 estimate is scored against PESQ (pip ``pesq``, ITU-T P.862 reference code), which is used here for
 calibration only: it is a benchmark dependency, never a runtime one.
@@ -248,6 +248,40 @@ def conditions(quick: bool) -> list[tuple[str, str, Impairment]]:
             return imp.g711(np.concatenate([y, np.zeros(2400)])), t
 
         add("jump", "/".join(f"{j:+g}ms" for j in jumps), f_jump)
+    # a busy jitter buffer: every few seconds a frame dropped or concealed (repeated), spliced, maybe a jump
+    for warp_ms, every_s, jump_ms in ((10.0, 2.5, 0.0), (20.0, 3.0, 0.0), (10.0, 2.0, 20.0)):
+        if quick and jump_ms:
+            continue
+
+        def f_warp(
+            ref: Signal,
+            rng: np.random.Generator,
+            _o: Signal,
+            warp_ms: float = warp_ms,
+            every_s: float = every_s,
+            jump_ms: float = jump_ms,
+        ) -> tuple[Signal, Truth]:
+            d = float(rng.integers(400, 2000)) / 8.0
+            dur = len(ref) / RATE
+            events: list[tuple[float, float, bool]] = []  # (ref time s, ms, is a warp)
+            at = float(rng.uniform(0.6, 1.6))
+            while at < dur - 0.4:
+                events.append((at, warp_ms * float(rng.choice([-1.0, 1.0])), True))
+                at += every_s + float(rng.uniform(-0.5, 0.5))
+            if jump_ms:
+                events.append((float(rng.uniform(1.5, dur - 1.5)), jump_ms, False))
+            y = imp.delay(ref, RATE, d)
+            t = Truth(delay_ms=d)
+            shift = 0.0
+            for a_s, ms, warp in sorted(events):
+                pos = a_s + (d + shift) / 1000.0
+                y = imp.time_warp(y, RATE, pos, ms) if warp else imp.delay_jump(y, RATE, pos, ms)
+                t.jumps.append((a_s, ms))
+                t.gaps.append((a_s - abs(ms) / 1000.0, a_s + abs(ms) / 1000.0))
+                shift += ms
+            return imp.g711(np.concatenate([y, np.zeros(2400)])), t
+
+        add("jump", f"warp{warp_ms:g}ms/{every_s:g}s" + (f"+jump{jump_ms:+g}ms" if jump_ms else ""), f_warp)
     for loss_db, delay_ms in ((15.0, 40.0), (25.0, 120.0), (35.0, 250.0), (45.0, 400.0)):
         if quick and loss_db in (15.0, 45.0):
             continue
@@ -397,7 +431,11 @@ def build_items(quick: bool) -> list[Item]:
                     voices[v],
                     deg,
                     truth,
-                    sent=np.pad(other, (0, max(len(deg) - len(other), 0)))[: len(deg)] if family == "echo" else None,
+                    # the listener's own signal: for echo, and for the jitter-buffer cases (no echo path:
+                    # measures false echo alarms where misalignment used to fake one)
+                    sent=np.pad(other, (0, max(len(deg) - len(other), 0)))[: len(deg)]
+                    if family in ("echo", "jump")
+                    else None,
                 )
             )
         for case in GATE_CASES:
@@ -599,6 +637,20 @@ def score(rows: list[Row]) -> list[tuple[str, str, str, bool | None]]:
                 det == len(ec) and max(d_err, default=9) <= 0.125 and max(l_err, default=9) <= 0.5,
             )
         )
+    # echo that is not there: jitter-buffer items carry the listener's sent signal and no echo path
+    no_echo = [r for r in good if r.family == "jump" and r.result["echo"] is not None]
+    if no_echo:
+        false_echo = sum(1 for r in no_echo if r.result["echo"]["detected"])
+        bounds = [float(r.result["echo"]["bound_db"] or -999.0) for r in no_echo]
+        passed = sum(1 for r in no_echo if _verdict(r, "echo") == "PASS")
+        out.append(
+            (
+                f"echo false alarms, jitter-buffer items without echo (n={len(no_echo)})",
+                "0",
+                f"{false_echo} (PASS {passed}/{len(no_echo)}, bound min {min(bounds):.1f} dB)",
+                false_echo == 0,
+            )
+        )
     # clipping: clearly clipped (top cut by 3 dB or more) must be found; mild (-2 dB) is reported
     hard = [r for r in good if r.truth.clipped and r.family == "clip" and not r.label.startswith("0.8")]
     mild = [r for r in good if r.truth.clipped and r.family == "clip" and r.label.startswith("0.8")]
@@ -627,6 +679,10 @@ def score(rows: list[Row]) -> list[tuple[str, str, str, bool | None]]:
         ("analysis time per call minute", "-", f"ours {ours:.2f} s (all metrics), PESQ {pesq_t:.2f} s (MOS only)", None)
     )
     return out
+
+
+def _verdict(r: Row, check: str) -> str | None:
+    return next((str(c["verdict"]) for c in r.result["checks"] if c["name"] == check), None)
 
 
 def render(lines: list[tuple[str, str, str, bool | None]], n_items: int, quick: bool, wall: float) -> str:

@@ -13,7 +13,8 @@ Analyse one call direction against the reference that was played::
 The gate (``audio_present``, ``reference_match``) runs first; when it fails the other metrics are not
 measured and are listed in ``a.skipped`` with the reason. Thresholds come from
 ``Thresholds.from_mapping({...})``. ``emodel()`` gives the ITU-T G.107 R-factor from RTP statistics.
-One module per concern: align, level, gate, dropouts, noise, clipping, echo, mos, emodel, codecs.
+One module per concern: align (and its delaypath), level, gate, dropouts, noise, clipping, echo, mos,
+emodel, codecs.
 """
 
 from __future__ import annotations

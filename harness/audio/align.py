@@ -2,17 +2,30 @@
 
 Every other metric compares the two signals sample by sample, so alignment comes first and has to
 survive what a real call does to timing: an unknown start offset (recorder and player start at
-different moments), and jumps of tens of milliseconds when a jitter buffer grows or shrinks. A single
-global delay is not enough: measured on this project's corpus, one 40 ms jitter-buffer jump without a
-delay track wrecks every metric after it.
+different moments), jumps of tens of milliseconds when a jitter buffer grows or shrinks, and the small
+time-warps a busy jitter buffer makes (a 10-20 ms frame dropped, or concealed and so repeated, every
+few seconds). A single global delay is not enough, and neither is one delay per second: measured on
+this project's corpus, two such events inside one second leave a stretch misaligned, which then shows
+as a false dropout, a lower MOS and a spurious echo.
 
-So: a global delay by GCC-PHAT (phase transform: sharp peak, insensitive to spectral colouring by
-codecs), then a delay track of ~1 s blocks, each searched within ±100 ms of the global delay by
-normalised cross-correlation, and where two blocks disagree the switch point is placed where the
-two delays explain the signal best. The result maps every reference sample to a received sample::
+So, in four steps:
+
+1. a global delay by GCC-PHAT (phase transform: sharp peak, insensitive to spectral colouring), and a
+   delay track of one-second blocks for the report;
+2. the channel's linear response, when it shapes the waveform (a band limit, an analogue leg): the
+   reference is passed through it before any waveform is compared;
+3. candidate delays: the best one or two normalised cross-correlation peaks of overlapping half-second
+   blocks (of level-flattened copies, so soft syllables count), searched within ±250 ms of the global
+   delay; later also the best delay of every stretch the path explains badly;
+4. a delay path over 5 ms frames: for each frame and candidate, how little the normalised correlation
+   of reference and received there proves that delay; a Viterbi search picks the path of least cost,
+   a delay change costing a fixed price plus one per millisecond, so a change is made only where the
+   signal proves it, and placed to the sample where the two delays explain the signal best.
+
+Steps 2-4 live in :mod:`harness.audio.delaypath`. The result maps every reference sample to a received sample::
 
     >>> al = align(received, reference, 8000)          # doctest: +SKIP
-    >>> al.delay_ms, [round(b.delay_ms) for b in al.track]  # doctest: +SKIP
+    >>> al.delay_ms, al.jumps(8000)                      # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,15 +35,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 from scipy.fft import irfft, next_fast_len, rfft
-from scipy.signal import fftconvolve
+
+from harness.audio.delaypath import (
+    MIN_BLOCK_CORR,
+    SEARCH_S,
+    block_delay,
+    delay_path,
+    place_change,
+    samples_at,
+    usable_block,
+)
 
 __all__ = ["Alignment", "DelayBlock", "align", "gcc_phat"]
 
 Signal = npt.NDArray[np.float64]
 
-BLOCK_S = 1.0  #: length of one delay-track block
-SEARCH_S = 0.100  #: a block's delay is searched within ± this of the global delay
-MIN_BLOCK_CORR = 0.4  #: a block whose best normalised correlation is lower inherits its neighbours' delay
+BLOCK_S = 1.0  #: length of one reported delay-track block
 
 
 @dataclass(frozen=True)
@@ -53,17 +73,50 @@ class Alignment:
     valid: npt.NDArray[np.bool_]  #: False where the received recording has no sample for that instant
     delay_map: npt.NDArray[np.int64]  #: per reference sample, the delay in samples used
     track: list[DelayBlock] = field(default_factory=list)
+    #: reference stretches ``(start, end)`` (indexes of ``aligned``) mapped onto the filler a jitter
+    #: buffer inserted when it grew in mid-speech: the gap a listener heard, caused by a delay jump
+    fillers: list[tuple[int, int]] = field(default_factory=list)
+    #: reference stretches around a place where the jitter buffer shrank: the listener never heard
+    #: ``(end - start) / 2`` samples somewhere in there (a discarded frame)
+    skips: list[tuple[int, int]] = field(default_factory=list)
+    start: int = 0  #: the reference sample ``aligned[0]`` stands for (see :meth:`window`)
 
     def jumps(self, rate: int) -> list[tuple[float, float]]:
         """Every change in the delay map as ``(time_s, jump_ms)`` (jitter-buffer adaptations, slips)."""
         where = np.flatnonzero(np.diff(self.delay_map)) + 1
-        return [(float(k) / rate, float(self.delay_map[k] - self.delay_map[k - 1]) * 1000.0 / rate) for k in where]
+        return [
+            (float(self.start + k) / rate, float(self.delay_map[k] - self.delay_map[k - 1]) * 1000.0 / rate)
+            for k in where
+        ]
+
+    def window(self, lo: int, hi: int) -> Alignment:
+        """The alignment of reference samples ``lo:hi`` only (indexes of ``aligned``)."""
+        return Alignment(
+            delay_ms=self.delay_ms,
+            peak=self.peak,
+            aligned=self.aligned[lo:hi],
+            valid=self.valid[lo:hi],
+            delay_map=self.delay_map[lo:hi],
+            track=self.track,
+            fillers=_clip_spans(self.fillers, lo, hi),
+            skips=_clip_spans(self.skips, lo, hi),
+            start=self.start + lo,
+        )
+
+    def overlap(self) -> tuple[int, int]:
+        """The stretch ``lo:hi`` of reference samples the recording holds (it may end before the reference)."""
+        ok = np.flatnonzero(self.valid)
+        return (int(ok[0]), int(ok[-1]) + 1) if len(ok) else (0, 0)
 
     def delay_range_ms(self, rate: int) -> float:
         """Largest minus smallest delay used anywhere in the call."""
         if len(self.delay_map) == 0:
             return 0.0
         return float(self.delay_map.max() - self.delay_map.min()) * 1000.0 / rate
+
+
+def _clip_spans(spans: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
+    return [(max(a, lo) - lo, min(b, hi) - lo) for a, b in spans if a < hi and b > lo]
 
 
 def _band_mask(n_fft: int, rate: int, lo: float, hi: float) -> npt.NDArray[np.bool_]:
@@ -100,107 +153,89 @@ def gcc_phat(
     return float(lags[k]) + frac, float(cc[k] / spread)
 
 
-def _block_delay(received: Signal, ref_block: Signal, start: int, d0: int, search: int) -> tuple[int, float]:
-    """Best delay for one reference block by normalised cross-correlation, within d0 ± search."""
-    lo = start + d0 - search
-    hi = start + d0 + search + len(ref_block)
-    lo_c, hi_c = max(lo, 0), min(hi, len(received))
-    if hi_c - lo_c < len(ref_block):
-        return d0, 0.0
-    seg = received[lo_c:hi_c]
-    num = fftconvolve(seg, ref_block[::-1], mode="valid")
-    csum = np.concatenate([[0.0], np.cumsum(seg**2)])
-    e_seg = csum[len(ref_block) :] - csum[: -len(ref_block)]
-    e_ref = float(np.sum(ref_block**2))
-    corr = num / np.sqrt(np.maximum(e_seg, 1e-20) * max(e_ref, 1e-20))
-    k = int(np.argmax(corr))
-    return lo_c + k - start, float(corr[k])
+def _active(reference: Signal, active: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_]:
+    return active if active is not None else np.abs(reference) > 0
 
 
-def _split(
-    received: Signal, reference: Signal, a: int, b: int, d1: int, d2: int, gains: tuple[float, float], rate: int
-) -> int:
-    """Where in [a, b) the delay switches from d1 to d2: the switch that leaves the least residual.
-
-    Each delay is judged with the gain measured where it holds (``gains``): a gain taken over the
-    whole call would be wrong on both sides of the jump, and could favour the wrong side.
-    """
-    hop = max(round(0.005 * rate), 1)
-    n = (b - a) // hop
-    if n < 2:
-        return (a + b) // 2
-    idx = a + np.arange(n * hop)
-
-    def err(d: int, gain: float) -> Signal:
-        j = idx + d
-        y = np.where((j >= 0) & (j < len(received)), received[np.clip(j, 0, len(received) - 1)], 0.0)
-        return np.sum(((y - gain * reference[idx]) ** 2).reshape(n, hop), axis=1)
-
-    e1, e2 = err(d1, gains[0]), err(d2, gains[1])
-    cost = np.concatenate([[0.0], np.cumsum(e1)]) + np.concatenate([np.cumsum(e2[::-1])[::-1], [0.0]])
-    return a + int(np.argmin(cost)) * hop
-
-
-def align(received: Signal, reference: Signal, rate: int, active: npt.NDArray[np.bool_] | None = None) -> Alignment:
-    """Align ``received`` to ``reference``: global GCC-PHAT delay, then a per-block delay track.
-
-    ``active`` (optional, per reference sample) marks where the reference talks; silent blocks are not
-    measured and take the delay of their neighbours.
-    """
-    lag, peak = gcc_phat(received, reference, rate)
-    d0 = round(lag)
-    blk = round(BLOCK_S * rate)
-    search = round(SEARCH_S * rate)
-    n_ref = len(reference)
+def _coarse_track(
+    received: Signal, reference: Signal, rate: int, d0: int, active: npt.NDArray[np.bool_]
+) -> list[DelayBlock]:
+    """The reported delay track: one delay per one-second block (unmeasured blocks: nearest measured)."""
+    blk, search, n_ref = round(BLOCK_S * rate), round(SEARCH_S * rate), len(reference)
     starts = list(range(0, max(n_ref - blk // 2, 1), blk))
     delays: list[int | None] = []
     corrs: list[float] = []
     for s in starts:
         e = min(s + blk, n_ref)
-        block = reference[s:e]
-        act = active[s:e] if active is not None else np.abs(block) > 0
-        if e - s < blk // 4 or np.count_nonzero(act) < 0.2 * (e - s) or not np.any(block):
+        if not usable_block(reference[s:e], active[s:e], blk):
             delays.append(None)
             corrs.append(0.0)
             continue
-        d, c = _block_delay(received, block, s, d0, search)
+        d, c = block_delay(received, reference[s:e], s, d0, search)
         corrs.append(c)
         delays.append(d if c >= MIN_BLOCK_CORR else None)
     filled = _fill(delays, d0)
-    # refine: an isolated block that disagrees with both equal neighbours is an outlier, unless it is sure
+    # an isolated block that disagrees with both equal neighbours is an outlier, unless it is sure
     for i in range(1, len(filled) - 1):
         if filled[i - 1] == filled[i + 1] != filled[i] and corrs[i] < 0.8:
             filled[i] = filled[i - 1]
-    loud = float(np.percentile(reference**2, 99)) if n_ref else 0.0
-    delay_map = np.full(n_ref, filled[0] if filled else d0, dtype=np.int64)
-    for i, s in enumerate(starts):
-        delay_map[s:] = filled[i]
-    for i in range(1, len(starts)):
-        if filled[i] != filled[i - 1]:
-            a = starts[i - 1]
-            b = min(starts[i] + blk, n_ref)
-            gains = (
-                _ls_gain(received, reference, filled[i - 1], a, starts[i]),
-                _ls_gain(received, reference, filled[i], starts[i], b),
-            )
-            cut = _split(received, reference, a, b, filled[i - 1], filled[i], gains, rate)
-            inserted = filled[i] - filled[i - 1]
-            if inserted > 0 and _talking(reference, cut, inserted, loud):
-                # The jitter buffer grew mid-speech: the listener heard `inserted` samples of filler
-                # (silence or concealment) where the reference went on. Keep the old delay across
-                # them, so the filler shows on the reference timeline as what it is (a gap the
-                # dropout detector and the MOS model can see) instead of being stepped over.
-                cut = min(cut + inserted, b)
-            delay_map[a:cut] = filled[i - 1]
-            delay_map[cut:b] = filled[i]
-    j = np.arange(n_ref) + delay_map
-    valid = (j >= 0) & (j < len(received))
-    aligned = (
-        np.where(valid, received[np.clip(j, 0, max(len(received) - 1, 0))], 0.0) if len(received) else np.zeros(n_ref)
-    )
-    track = [
+    return [
         DelayBlock(s / rate, filled[i] * 1000.0 / rate, corrs[i], delays[i] is not None) for i, s in enumerate(starts)
     ]
+
+
+def align(received: Signal, reference: Signal, rate: int, active: npt.NDArray[np.bool_] | None = None) -> Alignment:
+    """Align ``received`` to ``reference``: global GCC-PHAT delay, then a delay path of 5 ms resolution.
+
+    ``active`` (optional, per reference sample) marks where the reference talks; silent blocks give no
+    candidate delay and no evidence.
+    """
+    lag, peak = gcc_phat(received, reference, rate)
+    d0 = round(lag)
+    act = _active(reference, active)
+    n_ref = len(reference)
+    track = _coarse_track(received, reference, rate, d0, act)
+    dp = delay_path(
+        received,
+        reference,
+        rate,
+        d0,
+        [(round(b.start_s * rate), round(b.delay_ms * rate / 1000.0)) for b in track],
+        act,
+    )
+    path, heard, hop = dp.delays, dp.heard, dp.hop
+    delay_map = np.repeat(path, hop)[:n_ref]
+    loud = float(np.percentile(reference**2, 99)) if n_ref else 0.0
+    fillers: list[tuple[int, int]] = []
+    skips: list[tuple[int, int]] = []
+    changes = np.flatnonzero(np.diff(path)) + 1
+    bounds = [0, *[int(c) * hop for c in changes], n_ref]
+    for i, c in enumerate(changes):
+        d1, d2 = int(path[c - 1]), int(path[c])
+        lo, hi = bounds[i], min(bounds[i + 2], n_ref)
+        cut = place_change(received, heard, lo, hi, d1, d2)
+        inserted = d2 - d1
+        span = abs(inserted)
+        mid_speech = _talking(reference, cut, span, loud) and _talking(reference, cut + span, span, loud)
+        recorded = cut + d1 >= 0 and cut + d2 < len(received)
+        if inserted > 0 and mid_speech and recorded:
+            # The jitter buffer grew mid-speech: the listener heard `inserted` samples of filler
+            # (silence or concealment) where the reference went on. Keep the old delay across
+            # them, so the filler shows on the reference timeline as what it is (a gap the MOS
+            # model can see) instead of being stepped over; it is listed as the jump's filler, so
+            # the dropout check leaves it to the jump (judged by delay_variation).
+            end = min(cut + inserted, bounds[i + 2])
+            fillers.append((cut, end))
+            cut = end
+        elif inserted < 0 and recorded:
+            # the jitter buffer shrank: `span` samples of the reference near the cut were never played
+            skips.append((max(cut - span, bounds[i]), min(cut + span, bounds[i + 2])))
+        delay_map[bounds[i] : cut] = d1
+        delay_map[cut : bounds[i + 2]] = d2
+        bounds[i + 1] = cut
+    j = np.arange(n_ref) + delay_map
+    valid = (j >= 0) & (j < len(received))
+    aligned = samples_at(received, np.arange(n_ref, dtype=np.int64) + delay_map, 0)
     return Alignment(
         delay_ms=lag * 1000.0 / rate,
         peak=peak,
@@ -208,11 +243,13 @@ def align(received: Signal, reference: Signal, rate: int, active: npt.NDArray[np
         valid=valid,
         delay_map=delay_map,
         track=track,
+        fillers=fillers,
+        skips=skips,
     )
 
 
 def _talking(reference: Signal, at: int, span: int, loud: float) -> bool:
-    """Whether the reference talks right before ``at``: power within 40 dB of its loudest samples."""
+    """Whether the reference talks in the ``span`` samples before ``at``: power within 40 dB of its loudest."""
     seg = reference[max(at - span, 0) : at]
     return len(seg) > 0 and float(np.mean(seg**2)) >= loud * 1e-4
 
@@ -229,15 +266,3 @@ def _fill(delays: list[int | None], default: int) -> list[int]:
         assert d is not None
         out.append(d)
     return out
-
-
-def _ls_gain(received: Signal, reference: Signal, d: int, start: int = 0, end: int | None = None) -> float:
-    """Least-squares gain of the received signal against ``reference[start:end]`` at delay ``d``."""
-    j = np.arange(start, len(reference) if end is None else min(end, len(reference))) + d
-    ok = (j >= 0) & (j < len(received))
-    if not np.any(ok):
-        return 1.0
-    x = reference[j[ok] - d]
-    y = received[j[ok]]
-    den = float(np.dot(x, x))
-    return float(np.dot(x, y) / den) if den > 0 else 1.0

@@ -24,12 +24,20 @@ from scipy.signal import resample_poly
 from harness.audio.align import Alignment, align
 from harness.audio.clipping import ClippingResult, detect_clipping
 from harness.audio.dropouts import Dropout, find_dropouts
-from harness.audio.echo import EchoResult, estimate_echo, remove_reference
+from harness.audio.echo import (
+    FAR_SILENT_DB,
+    EchoResult,
+    clean,
+    estimate_echo,
+    far_end,
+    single_talk_seconds,
+    steady,
+)
 from harness.audio.emodel import EModelResult, emodel
 from harness.audio.gate import envelope_correlation, has_audio, waveform_correlation
 from harness.audio.level import SILENCE_DBOV, ActiveLevel, active_level, gain_track, level_stability
 from harness.audio.mos import MosResult, perceptual_mos
-from harness.audio.noise import NoiseResult, measure_noise
+from harness.audio.noise import NoiseResult, measure_noise, reference_silence
 from harness.audio.thresholds import Thresholds
 from harness.audio.wavio import AudioInputError, read_wav
 from harness.verdict import CheckResult, Verdict, worst
@@ -39,6 +47,7 @@ __all__ = ["ANALYSIS_RATE", "CHECK_NAMES", "Analysis", "RtpStats", "analyze", "a
 Signal = npt.NDArray[np.float64]
 
 ANALYSIS_RATE = 8000  #: alignment, dropouts, noise, echo and MOS work on narrowband signals
+MIN_SINGLE_TALK_S = 1.0  #: less single talk than this is named as the reason an echo is not measurable
 
 #: Every check name :func:`analyze` can emit, in the order it emits them.
 CHECK_NAMES: tuple[str, ...] = (
@@ -84,6 +93,9 @@ class Analysis:
     reference_match: float | None = None  #: max(waveform, envelope correlation)
     waveform_corr: float | None = None
     envelope_corr: float | None = None
+    #: the stretch of the reference judged, ``(start_s, end_s)``, when the recording holds less than
+    #: all of it (it ended early, or started late); None when the whole reference was heard
+    overlap_s: tuple[float, float] | None = None
     delay_ms: float | None = None
     delay_variation_ms: float | None = None
     delay_track: list[dict[str, float | bool]] = field(default_factory=list)
@@ -139,6 +151,7 @@ class Analysis:
                     "d_sym": self.mos_detail.d_sym,
                     "d_asym": self.mos_detail.d_asym,
                 },
+                "overlap_s": None if self.overlap_s is None else list(self.overlap_s),
                 "delay_ms": self.delay_ms,
                 "delay_variation_ms": self.delay_variation_ms,
                 "delay_track": self.delay_track,
@@ -289,8 +302,16 @@ def analyze(
     sr = ANALYSIS_RATE
     speech = _reference_speech_mask(ref8, sr)
     al = align(rec8, ref8, sr, active=speech)
-    a.waveform_corr = _r(waveform_correlation(al.aligned, ref8, speech & al.valid), 4)
-    a.envelope_corr = _r(envelope_correlation(al.aligned, ref8, sr), 4)
+    # judge only what the recording holds: one that ends before the reference does (the call ended,
+    # a probe recorded 5 s of an 8 s prompt) has no dropout at its end, one that started late none at
+    # its start
+    lo, hi = al.overlap()
+    partial = (lo, hi) != (0, len(ref8))
+    heard_level = active_level(ref[lo * rate // sr : hi * rate // sr], rate) if partial and hi > lo else ref_level
+    heard = has_audio(heard_level, t.no_audio_level_dbov, t.no_audio_min_activity)
+    g_al, g_ref, g_speech = (al.window(lo, hi), ref8[lo:hi], speech[lo:hi]) if partial and heard else (al, ref8, speech)
+    a.waveform_corr = _r(waveform_correlation(g_al.aligned, g_ref, g_speech & g_al.valid), 4)
+    a.envelope_corr = _r(envelope_correlation(g_al.aligned, g_ref, sr), 4)
     a.reference_match = max(a.waveform_corr, a.envelope_corr)
     a.wrong_audio = a.reference_match < t.min_reference_match
     match = CheckResult.compare(
@@ -305,6 +326,18 @@ def analyze(
         f"(waveform corr {a.waveform_corr:.2f}, envelope corr {a.envelope_corr:.2f})",
         {"waveform_corr": a.waveform_corr, "envelope_corr": a.envelope_corr},
     )
+    if partial and not a.wrong_audio:
+        a.overlap_s = (_r(lo / sr, 3), _r(hi / sr, 3))
+        if not heard:
+            why = (
+                f"the recording holds only {lo / sr:.2f}-{hi / sr:.2f} s of the reference, where the reference "
+                "has no audio"
+            )
+            a.checks.append(CheckResult.error("reference_match", why))
+            _skip_rest(a, why, start="delay", t=t, sent=snt, rtp=rtp)
+            return a
+        al, ref8, speech, ref_level = g_al, g_ref, g_speech, heard_level
+        a.reference_level_dbov = _r(ref_level.level_dbov)
     a.checks.append(match)
     if a.wrong_audio:
         _skip_rest(a, "the received audio is not the reference", start="delay", t=t, sent=snt, rtp=rtp)
@@ -341,7 +374,12 @@ def _measure(
         }
         for b in al.track
     ]
-    a.delay_jumps = [{"at_s": _r(ts, 3), "jump_ms": _r(j, 3)} for ts, j in al.jumps(sr)]
+    gaps = {al.start + b: (b - f) * 1000.0 / sr for f, b in al.fillers}  # keyed by where the jump lands
+    a.delay_jumps = [
+        {"at_s": _r(ts, 3), "jump_ms": _r(j, 3), "gap_ms": _r(gaps.get(round(ts * sr), 0.0), 1)}
+        for ts, j in al.jumps(sr)
+    ]
+    in_speech = sum(1 for j in a.delay_jumps if j["gap_ms"] > 0)
     a.checks.append(
         CheckResult.compare(
             "delay",
@@ -359,7 +397,8 @@ def _measure(
             "<=",
             t.max_delay_variation_ms,
             "ms",
-            f"{len(a.delay_jumps)} delay jump(s) through the call",
+            f"{len(a.delay_jumps)} delay jump(s) through the call"
+            + (f", {in_speech} in mid-speech (a gap the jitter buffer filled)" if in_speech else ""),
             {"jumps": len(a.delay_jumps)},
         )
     )
@@ -390,8 +429,11 @@ def _measure(
         )
     )
 
-    # ---- dropouts
-    a.dropouts = find_dropouts(al.aligned, ref8, sr, gain, t.dropout_depth_db, t.dropout_min_ms)
+    # ---- dropouts (the gap a delay jump leaves in mid-speech is the jump's, judged by delay_variation)
+    t0 = al.start / sr
+    found = find_dropouts(al.aligned, ref8, sr, gain, t.dropout_depth_db, t.dropout_min_ms)
+    jump_gaps = al.fillers + al.skips
+    a.dropouts = [Dropout(d.start_s + t0, d.end_s + t0) for d in found if not _at_jump(d, jump_gaps, sr)]
     listed = ", ".join(f"{d.start_s:.2f}-{d.end_s:.2f} s" for d in a.dropouts[:5])
     more = f" (+{len(a.dropouts) - 5} more)" if len(a.dropouts) > 5 else ""
     a.checks.append(
@@ -401,7 +443,13 @@ def _measure(
             "<=",
             t.max_dropouts,
             "events",
-            f"{len(a.dropouts)} dropout(s)" + (f": {listed}{more}" if a.dropouts else ""),
+            f"{len(a.dropouts)} dropout(s)"
+            + (f": {listed}{more}" if a.dropouts else "")
+            + (
+                f" (judged {a.overlap_s[0]:.2f}-{a.overlap_s[1]:.2f} s of the reference: the recording holds no more)"
+                if a.overlap_s
+                else ""
+            ),
             {"total_ms": _r(sum(d.duration_ms for d in a.dropouts), 1)},
         )
     )
@@ -449,28 +497,29 @@ def _measure(
         )
     )
 
-    # ---- echo
+    # ---- echo: in what the far end's speech does not touch (single talk, and double talk where it
+    # cancelled cleanly), never next to a delay jump
     if snt is None:
         a.skipped["echo"] = "the listener's sent signal was not given"
     else:
-        snt8 = _to_analysis_rate(snt, rate)
-        lin_gain = 10 ** (gain / 20)
-        residual = remove_reference(rec8, ref8, al.delay_map, lin_gain)
-        # where the far end's speech was lost, subtracting it leaves the speech itself: blank those
-        # stretches, or they would bury the echo estimate in noise
-        pad = round(0.02 * sr)
-        for d in a.dropouts:
-            k0, k1 = round(d.start_s * sr), min(round(d.end_s * sr), len(al.delay_map) - 1)
-            j0 = max(k0 + int(al.delay_map[k0]) - pad, 0)
-            j1 = k1 + int(al.delay_map[k1]) + pad
-            residual[j0:j1] = 0.0
-        a.echo = estimate_echo(residual, snt8, sr)
+        snt8 = _to_analysis_rate(snt, rate)[: len(rec8)]
+        unfit = np.zeros(len(ref8), dtype=bool)
+        for f, b in al.fillers + al.skips:
+            unfit[f:b] = True
+        far = far_end(rec8, ref8, al.delay_map, sr, start=al.start, unfit=unfit)
+        residual = rec8 - far
+        usable = steady(len(rec8), al.delay_map, sr, start=al.start) & clean(residual, far, sr)
+        far_silent = reference_silence(ref8, sr, below_db=FAR_SILENT_DB)
+        talk_s = single_talk_seconds(snt8, far_silent, al.delay_map, usable, sr, start=al.start)
+        a.echo = estimate_echo(residual, snt8, sr, weights=usable.astype(np.float64), single_talk_s=talk_s)
         a.checks.append(_echo_check(a.echo, t))
 
     # ---- level stability (reference speech, less dropouts)
     mask = speech.copy()
     for d in a.dropouts:
-        mask[round(d.start_s * sr) : round(d.end_s * sr)] = False
+        mask[round((d.start_s - t0) * sr) : round((d.end_s - t0) * sr)] = False
+    for f, b in al.fillers + al.skips:
+        mask[f:b] = False
     track = gain_track(al.aligned, ref8, sr, mask & al.valid)
     stab = level_stability(track)
     if math.isnan(stab):
@@ -504,6 +553,20 @@ def _measure(
     )
 
 
+def _at_jump(d: Dropout, spans: list[tuple[int, int]], rate: int, slack_s: float = 0.02) -> bool:
+    """Whether dropout ``d`` is no more than the gap a delay jump left (``spans``: sample ranges).
+
+    It must touch the jump's stretch (give or take ``slack_s``) and last no longer than it (plus the
+    slack): two jitter-buffer events close together leave their gap a little off the merged jump's.
+    """
+    return any(
+        d.start_s < b / rate + slack_s
+        and d.end_s > f / rate - slack_s
+        and d.duration_ms <= ((b - f) / rate + slack_s) * 1000.0
+        for f, b in spans
+    )
+
+
 def _echo_check(e: EchoResult, t: Thresholds) -> CheckResult:
     if e.detected:
         return CheckResult.compare(
@@ -520,16 +583,19 @@ def _echo_check(e: EchoResult, t: Thresholds) -> CheckResult:
             "echo", "echo not measurable: the sent signal is silent or too short", t.min_echo_loss_db, "dB"
         )
     if e.bound_db < t.min_echo_loss_db:
-        return CheckResult(
-            "echo",
-            Verdict.ERROR,
-            None,
-            t.min_echo_loss_db,
-            "dB",
-            ">=",
-            f"echo not measurable: noise would hide an echo only {e.bound_db:.1f} dB down",
-            e.to_dict(),
+        talk = (
+            f" in {e.single_talk_s:.1f} s of single talk (the listener talking while the far end is silent)"
+            if e.single_talk_s is not None
+            else ""
         )
+        short = e.single_talk_s is not None and e.single_talk_s < MIN_SINGLE_TALK_S
+        why = (
+            f"echo not measurable: too little single talk ({e.single_talk_s:.1f} s of the listener talking while "
+            f"the far end is silent; noise would hide an echo only {e.bound_db:.1f} dB down)"
+            if short
+            else f"echo not measurable: noise would hide an echo only {e.bound_db:.1f} dB down{talk}"
+        )
+        return CheckResult("echo", Verdict.ERROR, None, t.min_echo_loss_db, "dB", ">=", why, e.to_dict())
     return CheckResult(
         "echo",
         Verdict.PASS,

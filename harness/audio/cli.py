@@ -96,10 +96,15 @@ def render_text(a: Analysis) -> str:
             else (
                 f"{echo['loss_db']:.1f} dB down at {echo['delay_ms']:.1f} ms"
                 if echo["detected"]
+                else "not measurable (the sent signal is silent)"
+                if echo["bound_db"] is None
                 else f"none found (bound {echo['bound_db']:.1f} dB)"
             ),
         ),
     ]
+    if d.get("overlap_s"):
+        lo, hi = d["overlap_s"]
+        rows.insert(2, ("reference judged", f"{lo:.2f}-{hi:.2f} s (all the recording holds)"))
     if em:
         rows.append(("E-model", f"R {em['r']:.1f}, MOS {em['mos']:.2f} ({em['codec']})"))
     skipped_rows = {"dropouts": "dropouts", "clipping": "clipping"}

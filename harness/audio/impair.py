@@ -26,6 +26,7 @@ __all__ = [
     "packet_loss",
     "pink_noise",
     "scale_db",
+    "time_warp",
     "white_noise",
 ]
 
@@ -84,6 +85,20 @@ def delay_jump(x: Signal, rate: int, at_s: float, jump_ms: float) -> Signal:
     if jump_ms >= 0:
         return np.concatenate([x[:a], np.zeros(n), x[a:]])
     return np.concatenate([x[:a], x[a + n :]])
+
+
+def time_warp(x: Signal, rate: int, at_s: float, ms: float) -> Signal:
+    """A jitter buffer's small time-warp at ``at_s``: ``ms`` < 0 drops that much signal (a discarded
+    frame), ``ms`` > 0 plays the preceding ``ms`` again (a frame concealed by repeating the last one).
+
+    Unlike :func:`delay_jump` nothing silent is inserted: the signal is spliced, as a busy jitter
+    buffer does every few seconds when it shrinks or grows by one frame.
+    """
+    a = round(at_s * rate)
+    n = round(abs(ms) * rate / 1000.0)
+    if ms < 0:
+        return np.concatenate([x[:a], x[a + n :]])
+    return np.concatenate([x[:a], x[max(a - n, 0) : a], x[a:]])
 
 
 def dropout(x: Signal, rate: int, start_s: float, ms: float) -> Signal:

@@ -403,8 +403,8 @@ def judge_direction(ctx: RunContext, name: str, received: Path, reference: str, 
                     prefix: str = "audio", only: tuple[str, ...] | None = None) -> None:
     """Analyse one direction's received WAV against the reference its source played; add the checks.
 
-    The reference is cut to the length of what was received: a call shorter than the reference is
-    not a dropout at its end. ``only`` keeps a subset of the audio checks (by name).
+    A recording shorter than the reference is judged on the overlap only (``analyze`` does it; see
+    ``Analysis.overlap_s``). ``only`` keeps a subset of the audio checks (by name).
     """
     from harness.audio import AudioInputError, analyze, read_wav
 
@@ -420,12 +420,6 @@ def judge_direction(ctx: RunContext, name: str, received: Path, reference: str, 
     if rate != ref_rate:
         ctx.check(CheckResult.error(f"{prefix}:{name}", f"recording at {rate} Hz, reference at {ref_rate} Hz"))
         return
-    # the received audio lags the reference by the path's delay: the reference beyond the end of the
-    # recording (less a delay allowance) was never heard, and must not count as a dropout
-    keep = max(len(rec) - int(0.25 * rate), rate // 2)
-    ref = ref[:keep]
-    if own is not None:
-        own = own[:keep]
     try:
         analysis = analyze(rec, ref, rate, audio_thresholds(ctx), direction=name, sent=own, rtp=rtp)
     except ValueError as exc:

@@ -81,6 +81,22 @@ def test_16khz_files(runner: CliRunner, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
 
 
+def test_short_recording_shows_the_stretch_judged(runner: CliRunner, coded: Path, tmp_path: Path) -> None:
+    x, rate = read_wav(coded)
+    short = write_wav(tmp_path / "short.wav", x[: 4 * rate], rate)
+    res = runner.invoke(analyze_command, [str(short), "--ref", CALLER])
+    assert res.exit_code == 0, res.output
+    assert "0.00-3.96 s (all the recording holds)" in res.output
+
+
+def test_silent_sent_signal_shows_echo_not_measurable(runner: CliRunner, coded: Path, tmp_path: Path) -> None:
+    x, rate = read_wav(coded)
+    sent = write_wav(tmp_path / "sent.wav", np.zeros(len(x)), rate)
+    res = runner.invoke(analyze_command, [str(coded), "--ref", CALLER, "--sent", str(sent)])
+    assert "not measurable (the sent signal is silent)" in res.output
+    assert "ERROR  echo" in res.output
+
+
 @pytest.mark.parametrize("case", ["missing", "not_wav", "empty", "rate"])
 def test_bad_input_is_one_line_and_exit_2(runner: CliRunner, tmp_path: Path, case: str) -> None:
     path = tmp_path / f"{case}.wav"

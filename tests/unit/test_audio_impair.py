@@ -41,6 +41,17 @@ def test_delay_jump_inserts_or_drops() -> None:
     assert len(imp.delay_jump(x, RATE, 0.05, -10.0)) == 920
 
 
+def test_time_warp_drops_or_repeats_a_frame() -> None:
+    x = np.arange(1000.0)
+    dropped = imp.time_warp(x, RATE, 0.05, -10.0)
+    assert len(dropped) == 920
+    assert dropped[399] == 399.0 and dropped[400] == 480.0  # 80 samples discarded, spliced
+    repeated = imp.time_warp(x, RATE, 0.05, 10.0)
+    assert len(repeated) == 1080
+    assert np.array_equal(repeated[400:480], x[320:400])  # the last frame played again
+    assert repeated[480] == 400.0
+
+
 def test_synthetic_signals() -> None:
     assert len(pad(tone(1000.0, 1.0, RATE), RATE)) == 2 * RATE
     assert not silence(1.0, RATE).any()
