@@ -81,6 +81,7 @@ class Target:
     codecs: tuple[str, ...] = ("PCMU", "PCMA")
     source: str = "<built-in>"
     is_lab: bool = False
+    tls_ca_file: str | None = None  #: a CA bundle to verify the PBX's TLS certificate (a private CA)
 
     @property
     def sip_domain(self) -> str:
@@ -119,6 +120,9 @@ class Target:
         port = pbx.integer("port", 5060, low=1, high=65535)
         transport = pbx.choice("transport", TRANSPORTS, "udp")
         domain = pbx.opt("domain", str, "")
+        tls_ca_file = pbx.opt("tls_ca_file", str, None)
+        if tls_ca_file is not None and not source.startswith("<"):
+            tls_ca_file = str(Path(source).parent / tls_ca_file)
         pbx.done()
 
         accounts: dict[str, Account] = {}
@@ -175,7 +179,7 @@ class Target:
         f.done()
         return cls(name=name, host=host, port=port, transport=transport, domain=domain, accounts=accounts,
                    numbers=numbers, recordings=recordings, thresholds=thresholds, codecs=codecs,
-                   source=source, is_lab=is_lab)
+                   source=source, is_lab=is_lab, tls_ca_file=tls_ca_file)
 
 
 def _password(a: Fields, env: dict[str, str]) -> str:

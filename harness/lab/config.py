@@ -3,6 +3,10 @@
 Every address and port can be set by environment variable (``HARNESS_LAB_IP``, ``HARNESS_LAB_SIP_PORT``,
 ``HARNESS_LAB_NG_PORT``, ``HARNESS_LAB_RTP_MIN``, ``HARNESS_LAB_RTP_MAX``) or by ``harness lab up`` options.
 The defaults are high ports that common software (Asterisk, FreeSWITCH, a system kamailio) does not use.
+
+``netns`` (``HARNESS_LAB_NETNS=1``, ``harness lab up --netns``) runs the lab in a network namespace of its
+own behind an impairable line (:mod:`harness.lab.netns`); its address is then the namespace side of that
+line, 10.233.x.2, chosen from the SIP port unless given.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
+from harness.lab.netns import NETNS_NET, default_address, is_netns_address
 from harness.target import Target
 
 __all__ = ["LAB_ACCOUNTS", "LabConfig", "lab_target"]
@@ -41,6 +46,13 @@ class LabConfig:
     rtp_min: int = 35300
     rtp_max: int = 35899
     record: bool = True
+    netns: bool = False
+    hardened: bool = False  #: TCP/TLS, a brute-force ban, SRTP, no calls from unknown domains (kamailio.cfg)
+
+    @property
+    def tls_port(self) -> int:
+        """TLS listens on the port after SIP's (the convention the system suite's reachability uses)."""
+        return self.sip_port + 1
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> LabConfig:
@@ -56,7 +68,13 @@ class LabConfig:
                     values[name] = raw if name == "ip" else int(raw)
                 except ValueError:
                     raise InputError(f"{var}={raw!r} is not a port number") from None
+        if env.get("HARNESS_LAB_NETNS", "").strip().lower() in ("1", "true", "yes", "on"):
+            values["netns"] = True
+        if env.get("HARNESS_LAB_HARDENED", "").strip().lower() in ("1", "true", "yes", "on"):
+            values["hardened"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("netns") and "ip" not in values:
+            values["ip"] = default_address(int(values.get("sip_port", cfg.sip_port)))
         cfg = replace(cfg, **values)
         cfg.validate()
         return cfg
@@ -66,7 +84,11 @@ class LabConfig:
             addr = ipaddress.ip_address(self.ip)
         except ValueError:
             raise InputError(f"lab address {self.ip!r} is not an IP address") from None
-        if not addr.is_loopback:
+        if self.netns:
+            if not is_netns_address(self.ip):
+                raise InputError(f"lab address {self.ip} cannot be a namespace address: in namespace mode the lab "
+                                 f"listens on the .2 of a /30 in {NETNS_NET} (leave the address unset to get one)")
+        elif not addr.is_loopback:
             raise InputError(f"lab address {self.ip} is not a loopback address: the lab runs on 127.0.0.0/8 only")
         for name in ("sip_port", "ng_port", "rtp_min", "rtp_max"):
             port = getattr(self, name)
@@ -74,21 +96,27 @@ class LabConfig:
                 raise InputError(f"lab {name.replace('_', ' ')} {port} is out of range 1024-65535")
         if self.rtp_max - self.rtp_min < 20:
             raise InputError(f"lab RTP range {self.rtp_min}-{self.rtp_max} is too small (needs 20 ports or more)")
-        if self.rtp_min <= self.sip_port <= self.rtp_max or self.rtp_min <= self.ng_port <= self.rtp_max:
-            raise InputError("lab SIP/ng ports must lie outside the RTP range")
+        if any(self.rtp_min <= port <= self.rtp_max for port in (self.sip_port, self.tls_port, self.ng_port)):
+            raise InputError("lab SIP/TLS/ng ports must lie outside the RTP range")
+        if self.ng_port in (self.sip_port, self.tls_port):
+            raise InputError(f"lab rtpengine control port {self.ng_port} clashes with the SIP/TLS ports")
 
     def as_dict(self) -> dict[str, Any]:
         return {"ip": self.ip, "sip_port": self.sip_port, "ng_port": self.ng_port,
-                "rtp_min": self.rtp_min, "rtp_max": self.rtp_max, "record": self.record}
+                "rtp_min": self.rtp_min, "rtp_max": self.rtp_max, "record": self.record, "netns": self.netns}
 
 
 def lab_profile_mapping(cfg: LabConfig, rec_dir: Path) -> dict[str, Any]:
     """The lab's target profile as a plain mapping (what ``harness lab profile`` prints)."""
+    pbx: dict[str, Any] = {"host": cfg.ip, "port": cfg.sip_port, "transport": "udp", "domain": LAB_DOMAIN}
+    if cfg.hardened:  # its certificate is self-signed: the profile names it as the CA to trust
+        pbx["tls_ca_file"] = str(rec_dir.parent / "cert.pem")
     return {
         "name": "lab",
-        "pbx": {"host": cfg.ip, "port": cfg.sip_port, "transport": "udp", "domain": LAB_DOMAIN},
+        "pbx": pbx,
         "accounts": {name: {"username": ext, "password": pw} for name, (ext, pw) in LAB_ACCOUNTS.items()},
-        "numbers": {name: ext for name, (ext, _) in LAB_ACCOUNTS.items()},
+        # "external": an outside-looking number (a UK range kept for drama) for the toll-fraud checks
+        "numbers": {**{name: ext for name, (ext, _) in LAB_ACCOUNTS.items()}, "external": "00441632960123"},
         "recordings": {"dir": str(rec_dir), "glob": "pcaps/*.pcap", "format": "rtpengine-pcap", "wait_s": 5},
     }
 

@@ -5,10 +5,17 @@ session (so ``harness lab up`` can return while they keep running), and waits fo
 probes. ``state.json`` in the lab directory lets a later command find, check and stop them.
 Every wait is bounded; a component that is missing, cannot bind, or dies is reported with the
 tail of its log.
+
+In namespace mode (``LabConfig.netns``) the daemons run inside the lab's network namespace and a fourth
+component, ``netem``, is the impairable line to it (:mod:`harness.lab.netns`); ``stop()`` deletes the
+namespace. Fault steps stop, kill and restart single components (:meth:`LabStack.stop_component`,
+:meth:`LabStack.start_component`); :meth:`LabStack.check` after each scenario brings back what a fault
+step took down on purpose and clears the line, so the next scenario gets a whole lab.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +31,7 @@ from typing import Any
 
 from harness.errors import LabComponentError, LabError
 from harness.lab.config import LabConfig, lab_profile_mapping, lab_target
+from harness.lab.netns import Netns, NetnsPlan
 from harness.lab.probes import ng_ping, sip_options_ping
 from harness.logtail import log_tail
 from harness.target import Target
@@ -31,8 +39,10 @@ from harness.target import Target
 __all__ = ["ComponentStatus", "LabStack", "LabStatus"]
 
 COMPONENTS = ("rtpengine", "kamailio", "services")
+NETNS_COMPONENTS = ("netem", *COMPONENTS)  #: in namespace mode the line comes first and goes last
 #: the executable each component's pid must run (a recycled pid is not our component)
-BINARIES = {"rtpengine": "rtpengine", "kamailio": "kamailio", "services": Path(sys.executable).name}
+BINARIES = {"rtpengine": "rtpengine", "kamailio": "kamailio", "services": Path(sys.executable).name,
+            "netem": Path(sys.executable).name}
 INSTALL_HINT = "install it with the README's setup command (scripts/setup.sh)"
 
 
@@ -105,6 +115,9 @@ class LabStack:
         self.pids: dict[str, int] = dict(state.get("pids", {})) if state else {}
         self.started_at: float | None = state.get("started_at") if state else None
         self.rec_dir = lab_dir / "rec"
+        #: the namespace and its line in namespace mode (impairment steps reach it as ``ctx.lab.netns``)
+        self.netns = Netns(NetnsPlan.for_address(config.ip), lab_dir) if config.netns else None
+        self.faulted: set[str] = set()  #: components a fault step took down on purpose
 
     # ---- state ------------------------------------------------------------------------------------
     def _read_state(self) -> dict[str, Any] | None:
@@ -132,8 +145,12 @@ class LabStack:
     def log_path(self, name: str) -> Path:
         return self.dir / f"{name}.log"
 
+    @property
+    def components(self) -> tuple[str, ...]:
+        return NETNS_COMPONENTS if self.netns is not None else COMPONENTS
+
     def is_running(self) -> bool:
-        return bool(self.pids) and all(pid_alive(self.pids.get(n, -1), BINARIES[n]) for n in COMPONENTS)
+        return bool(self.pids) and all(pid_alive(self.pids.get(n, -1), BINARIES[n]) for n in self.components)
 
     # ---- start ------------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> dict[str, float]:
@@ -146,7 +163,7 @@ class LabStack:
                 raise LabComponentError(binary, f"'{binary}' is not installed; {INSTALL_HINT}")
         cfg = self.config
         for what, port in (("SIP", cfg.sip_port), ("rtpengine control", cfg.ng_port)):
-            if not port_free(cfg.ip, port):
+            if self.netns is None and not port_free(cfg.ip, port):  # a namespace of its own is empty
                 raise LabError(f"{what} port {cfg.ip}:{port} is in use by another process; "
                                "choose another with 'harness lab up --sip-port/--ng-port' or HARNESS_LAB_* variables")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -156,24 +173,61 @@ class LabStack:
         timings: dict[str, float] = {}
         self.started_at = time.time()
         try:
-            t0 = time.monotonic()
-            self._spawn("rtpengine", ["rtpengine", f"--config-file={self.dir / 'rtpengine.conf'}"])
-            self._await("rtpengine", lambda: ng_ping(cfg.ip, cfg.ng_port, 0.3), timeout)
-            timings["rtpengine_ready_s"] = round(time.monotonic() - t0, 3)
-            t1 = time.monotonic()
-            self._spawn("kamailio", self._kamailio_argv())
-            self._await("kamailio", lambda: sip_options_ping(cfg.ip, cfg.sip_port, 0.3), timeout)
-            timings["kamailio_ready_s"] = round(time.monotonic() - t1, 3)
-            t2 = time.monotonic()
-            ready = self.dir / "services.ready"
-            ready.unlink(missing_ok=True)
-            self._spawn("services", [sys.executable, "-m", "harness.lab.services", str(self.dir)])
-            self._await("services", lambda: True if ready.exists() else time.sleep(0.05), timeout)
-            timings["services_ready_s"] = round(time.monotonic() - t2, 3)
+            if self.netns is not None:
+                self.netns.create()
+            for name in self.components:
+                timings[f"{name}_ready_s"] = self.start_component(name, timeout)
         except BaseException:
             self.stop()
             raise
         return timings
+
+    def start_component(self, name: str, timeout: float = 10.0) -> float:
+        """Spawn one component and wait for its readiness probe; returns the seconds it took."""
+        cfg = self.config
+        t0 = time.monotonic()
+        if name == "netem":
+            assert self.netns is not None
+            root_fd, ns_fd = self.netns.open_line()
+            try:  # the netem process holds the line from now on; the devices live as long as it does
+                self._spawn(name, [sys.executable, "-m", "harness.lab.netem", "--fds", f"{root_fd},{ns_fd}",
+                                   "--sip-port", str(cfg.sip_port), "--control", str(self.netns.control.path)],
+                            pass_fds=(root_fd, ns_fd))
+            finally:
+                os.close(root_fd)
+                os.close(ns_fd)
+            control = self.netns.control
+            self._await(name, lambda: True if control.ping() else time.sleep(0.05), timeout)
+        elif name == "rtpengine":
+            self._spawn(name, ["rtpengine", f"--config-file={self.dir / 'rtpengine.conf'}"])
+            self._await(name, lambda: ng_ping(cfg.ip, cfg.ng_port, 0.3), timeout)
+            if self.pids.get("kamailio"):
+                _kamailio_rpc(self.dir / "run" / "kamailio_rpc.sock", "rtpengine.enable", "all", 1)
+        elif name == "kamailio":
+            self._spawn(name, self._kamailio_argv())
+            self._await(name, lambda: sip_options_ping(cfg.ip, cfg.sip_port, 0.3), timeout)
+        else:
+            ready = self.dir / "services.ready"
+            ready.unlink(missing_ok=True)
+            self._spawn(name, [sys.executable, "-m", "harness.lab.services", str(self.dir)])
+            self._await(name, lambda: True if ready.exists() else time.sleep(0.05), timeout)
+        self.faulted.discard(name)
+        return round(time.monotonic() - t0, 3)
+
+    def stop_component(self, name: str, *, kill: bool = False, timeout: float = 5.0) -> None:
+        """Stop one component (SIGTERM, or SIGKILL at once with ``kill``): a fault on purpose, which
+        :meth:`check` repairs after the scenario."""
+        pid = self.pids.get(name)
+        self.faulted.add(name)
+        if pid is None or not pid_alive(pid, BINARIES[name]):
+            return
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        _terminate_group(pid, timeout)
+        proc = getattr(self, "_procs", {}).pop(name, None)
+        if proc is not None:
+            proc.wait()
 
     def _kamailio_argv(self) -> list[str]:
         cfg = self.config
@@ -184,7 +238,9 @@ class LabStack:
                 "-A", f'RUNDIR="{self.dir / "run"}"', "-A", f'MODULES_DIR="{modules}"',
                 "-A", f'RTPENGINE_SOCK="udp:{cfg.ip}:{cfg.ng_port}"',
                 "-A", 'RTPENGINE_FLAGS="replace-origin replace-session-connection ICE=remove'
-                      + (' record-call=yes"' if cfg.record else '"')]
+                      + (' record-call=yes"' if cfg.record else '"')] + (
+                ["-A", "WITH_HARDENING", "-A", f"TLS_PORT={cfg.tls_port}",
+                 "-A", f'TLS_CFG="{self.dir / "tls.cfg"}"'] if cfg.hardened else [])
 
     def _write_configs(self) -> None:
         cfg = self.config
@@ -202,11 +258,34 @@ class LabStack:
         if cfg.record:
             lines += [f"recording-dir = {self.rec_dir}", "recording-method = pcap", "recording-format = eth"]
         (self.dir / "rtpengine.conf").write_text("\n".join(lines) + "\n")
+        if cfg.hardened:
+            self._write_tls()
         services = self.dir / "services.json"
         services.touch(mode=0o600)
         services.write_text(json.dumps({
             "target": lab_profile_mapping(cfg, self.rec_dir),
             "config": {"prompts_dir": str(self._prompts_dir())}}, indent=2))
+
+    def _write_tls(self) -> None:
+        """A fresh self-signed certificate for the hardened lab (its own key, 30 days) and kamailio's tls.cfg."""
+        if shutil.which("openssl") is None:
+            raise LabComponentError("kamailio", f"'openssl' is not installed (TLS certificate); {INSTALL_HINT}")
+        if not (Path(_kamailio_modules_dir()) / "tls.so").exists():
+            raise LabComponentError("kamailio", "the TLS module is not installed (kamailio-tls-modules); "
+                                    + INSTALL_HINT)
+        cert, key = self.dir / "cert.pem", self.dir / "key.pem"
+        ip = self.config.ip
+        try:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+                            "-subj", "/CN=lab.local", "-addext", f"subjectAltName=DNS:lab.local,IP:{ip}",
+                            "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise LabComponentError("kamailio", f"cannot make the lab's TLS certificate: {exc}") from None
+        key.chmod(0o600)
+        (self.dir / "tls.cfg").write_text(
+            "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
+            f"private_key = {key}\ncertificate = {cert}\n\n"
+            "[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n")
 
     def _prompts_dir(self) -> Path:
         """The IVR and queue prompts: the project's fixtures, or built into the lab dir if absent."""
@@ -222,13 +301,15 @@ class LabStack:
             raise LabComponentError("services", f"cannot build the IVR prompts: {exc}") from None
         return self.dir / "prompts"
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
+        if self.netns is not None and name != "netem":
+            argv = self.netns.exec_argv(argv)
         log = self.log_path(name).open("ab")
         log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n".encode())
         log.flush()
         try:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=self.dir, start_new_session=True)
+                                    cwd=self.dir, start_new_session=True, pass_fds=pass_fds)
         except OSError as exc:
             raise LabComponentError(name, f"cannot start: {exc}") from None
         finally:
@@ -252,13 +333,29 @@ class LabStack:
 
     # ---- check / status ---------------------------------------------------------------------------
     def check(self) -> None:
-        """Raise LabComponentError if a component that should run has died."""
+        """Raise LabComponentError if a component that should run has died.
+
+        What a fault step took down on purpose is started again first, and the line's impairments are
+        cleared: the scenario that did it has ended, the next one must get a whole lab.
+        """
         if not self.pids:
             raise LabError("the lab is not running; start it with 'harness lab up'")
-        for name in COMPONENTS:
+        self.restore()
+        for name in self.components:
             pid = self.pids.get(name)
             if pid is None or not pid_alive(pid, BINARIES[name]):
                 raise LabComponentError(name, f"is not running (pid {pid})", log_tail(self.log_path(name)))
+
+    def restore(self) -> None:
+        """Undo fault steps: clear the line (namespace mode; the readiness probes cross it), then restart
+        the components they stopped."""
+        if self.netns is not None and self.netns.control.ping():
+            self.netns.control.clear()
+        for name in [n for n in self.components if n in self.faulted]:
+            pid = self.pids.get(name)
+            if pid is not None and pid_alive(pid, BINARIES[name]):
+                self.stop_component(name)
+            self.start_component(name)
 
     def status(self, probe_timeout: float = 1.0) -> LabStatus:
         cfg = self.config
@@ -277,6 +374,12 @@ class LabStack:
             "services", pid, running, running and (self.dir / "services.ready").exists(),
             f"ivr {target.account('ivr').username}, queue {target.account('queue').username}",
             None, str(self.log_path("services"))))
+        if self.netns is not None:
+            plan, pid = self.netns.plan, self.pids.get("netem")
+            running = pid is not None and pid_alive(pid, BINARIES["netem"])
+            st.components.insert(0, ComponentStatus(
+                "netem", pid, running, running and self.netns.control.ping(),
+                f"line {plan.root_ip} <-> {plan.ns_ip} (namespace {plan.name})", None, str(self.log_path("netem"))))
         st.accounts = [{"name": a.name, "username": a.username, "aor": self.target.aor(a.username)}
                        for a in self.target.accounts.values()]
         return st
@@ -285,7 +388,7 @@ class LabStack:
     def stop(self, timeout: float = 5.0) -> dict[str, float]:
         """Stop both components (SIGTERM, then SIGKILL after ``timeout``). Safe to call twice."""
         times: dict[str, float] = {}
-        for name in reversed(COMPONENTS):
+        for name in reversed(self.components):
             pid = self.pids.pop(name, None)
             if pid is None or not pid_alive(pid, BINARIES[name]):
                 continue
@@ -298,6 +401,9 @@ class LabStack:
             proc.wait()
         self._procs = {}
         self.started_at = None
+        self.faulted.clear()
+        if self.netns is not None:
+            self.netns.delete()
         if self.state_file.exists():
             self.state_file.unlink()
         return times
@@ -338,6 +444,21 @@ def _exists(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _kamailio_rpc(sock: Path, method: str, *params: Any) -> None:
+    """One kamailio JSON-RPC call over its datagram socket; best effort, bounded to 1 s.
+
+    Used after rtpengine restarts: kamailio disables an rtpengine that stopped answering for a minute,
+    and would relay the next calls' media directly instead of through the new one.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(f"\0hl-kamrpc-{os.getpid()}-{time.monotonic_ns()}")
+        s.settimeout(1.0)
+        with contextlib.suppress(OSError):
+            s.sendto(json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode(),
+                     str(sock))
+            s.recv(65535)
 
 
 def _kamailio_modules_dir() -> str:

@@ -61,7 +61,7 @@ class Runner:
                  log: Callable[[str], None] = print, sinks: list[RunSink] | None = None):
         self.target, self.out_dir, self.lab, self.log = target, out_dir, lab, log
         self.sinks = list(sinks or [])
-        self.local_ip = "127.0.0.1" if target.is_lab else local_ip_for(target.host, target.port)
+        self.local_ip = local_ip_for(target.host, target.port)  # 127.0.0.1 for the loopback lab
         self.run = RunResult(run_id=out_dir.name, out_dir=str(out_dir), target=target.public(),
                              harness_version=harness.__version__)
 

@@ -336,7 +336,8 @@ class TlsCertificate(ProbeStep):
         port = self.port or default_port(ctx.target, "tls")
         with probe_session(ctx, packets=12, timeout_s=self.timeout_s) as ps:
             name = self.name or ps.server_name
-            for c in tls_checks(ps, port, name, self.ca_file, limit(ctx, "tls_cert_min_days", self.min_days),
+            for c in tls_checks(ps, port, name, self.ca_file or ctx.target.tls_ca_file,
+                                limit(ctx, "tls_cert_min_days", self.min_days),
                                 self.timeout_s):
                 ctx.check(c)
 

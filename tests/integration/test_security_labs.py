@@ -1,14 +1,12 @@
 """The system and security suites against two variants of the lab PBX: a deliberately weak one
-(the security suite must FAIL on the right checks) and a hardened one (both suites must PASS).
+(the security suite must FAIL on the right checks) and the hardened one, ``harness lab up --hardened``
+(both suites must PASS).
 
-The variants are the lab's own kamailio.cfg with a few edits (below), started on ports of their
-own. The hardened edits are the ones proposed for the lab's default configuration.
+The weak variant is the lab's own kamailio.cfg with a few edits (below); each runs on ports of its own.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +24,8 @@ from harness.target import Target
 from .conftest import _BASE, REPO
 
 WEAK = LabConfig(ip="127.0.0.1", sip_port=_BASE + 10, ng_port=_BASE + 12, rtp_min=_BASE + 100, rtp_max=_BASE + 150)
-HARD = LabConfig(ip="127.0.0.1", sip_port=_BASE + 20, ng_port=_BASE + 22, rtp_min=_BASE + 160, rtp_max=_BASE + 210)
-HARD_TLS_PORT = HARD.sip_port + 1
+HARD = LabConfig(ip="127.0.0.1", sip_port=_BASE + 20, ng_port=_BASE + 22, rtp_min=_BASE + 160, rtp_max=_BASE + 210,
+                 hardened=True)
 
 # ---- the weak lab: what a careless PBX set-up looks like ---------------------------------------------
 WEAK_PATCHES = [
@@ -45,47 +43,6 @@ WEAK_PATCHES = [
      '\tif (!($rU =~ "^00")) { route(AUTH); }\n\n\tif (is_method("REGISTER")) {'),
 ]
 WEAK_ACCOUNTS = {"weak": {"username": "1009", "password": "1234"}}
-
-
-def hardened_patches(lab_dir: Path) -> list[tuple[str, str]]:
-    """TCP and TLS listeners, a ban on sources with repeated failed logins, no calls from unknown
-    domains to lab users, SRTP (SDES) offered through rtpengine, and a Date header."""
-    return [
-        ("disable_tcp=yes\n",
-         "disable_tcp=no\nenable_tls=yes\n"
-         f"listen=tcp:SIP_IP:SIP_PORT\nlisten=tls:SIP_IP:{HARD_TLS_PORT}\nalias=SIP_IP:{HARD_TLS_PORT}\n"),
-        ('loadmodule "rtpengine.so"\n',
-         f'loadmodule "rtpengine.so"\nloadmodule "tls.so"\nmodparam("tls", "config", "{lab_dir / "tls.cfg"}")\n'),
-        ('modparam("htable", "htable", "users=>size=8;")\n',
-         'modparam("htable", "htable", "users=>size=8;")\n'
-         'modparam("htable", "htable", "authfail=>size=8;autoexpire=120;")\n'),
-        ('\tif (is_method("OPTIONS") && uri==myself && $rU==$null) {',
-         '\tif (is_method("REGISTER|OPTIONS")) { append_to_reply("Date: $utimef(%a, %d %b %Y %H:%M:%S GMT)\\r\\n"); }\n'
-         '\tif (is_method("OPTIONS") && uri==myself && $rU==$null) {'),
-        ('route[AUTH] {\n\tif (is_method("REGISTER") || from_uri == myself) {\n'
-         '\t\tif (!pv_auth_check("$fd", "$sht(users=>$fU)", "0", "1")) {\n',
-         'route[AUTH] {\n'
-         '\t$var(fails) = $sht(authfail=>$si);\n'
-         '\tif ($var(fails) >= 5) {\n'
-         '\t\txlog("L_WARN", "auth: ignoring $si after repeated failed logins\\n"); exit;\n\t}\n'
-         '\tif (!is_method("REGISTER") && from_uri != myself && $rU != $null && $sht(users=>$rU) != $null) {\n'
-         '\t\tsl_send_reply("403", "Forbidden"); exit;\n\t}\n'
-         '\tif (is_method("REGISTER") || from_uri == myself) {\n'
-         '\t\tif (!pv_auth_check("$fd", "$sht(users=>$fU)", "0", "1")) {\n'
-         '\t\t\t$var(rc) = $rc;\n'
-         '\t\t\tif (($var(rc) == -1 || $var(rc) == -2 || $var(rc) == -3)\n'
-         '\t\t\t\t\t&& (is_present_hf("Authorization") || is_present_hf("Proxy-Authorization"))) {\n'
-         '\t\t\t\t$sht(authfail=>$si) = $var(fails) + 1;  # a wrong answer to a challenge\n'
-         '\t\t\t}\n'),
-        ('\t\trtpengine_manage(RTPENGINE_FLAGS);\n\t}\n\treturn;\n}',
-         '\t\tif (is_method("INVITE") && search_body("RTP/SAVP")) { setflag(7); }\n'
-         '\t\tif (isflagset(7)) { $var(rf) = RTPENGINE_FLAGS + " RTP/AVP"; rtpengine_manage("$var(rf)"); }\n'
-         '\t\telse { rtpengine_manage(RTPENGINE_FLAGS); }\n\t}\n\treturn;\n}'),
-        ('onreply_route[MANAGE_REPLY] {\n\tif (has_body("application/sdp")) { rtpengine_manage(RTPENGINE_FLAGS); }\n}',
-         'onreply_route[MANAGE_REPLY] {\n\tif (has_body("application/sdp")) {\n'
-         '\t\tif (isflagset(7)) { $var(rf) = RTPENGINE_FLAGS + " RTP/SAVP"; rtpengine_manage("$var(rf)"); }\n'
-         '\t\telse { rtpengine_manage(RTPENGINE_FLAGS); }\n\t}\n}'),
-    ]
 
 
 class VariantLab(LabStack):
@@ -112,15 +69,6 @@ class VariantLab(LabStack):
         cfg.write_text(text)
 
 
-def make_certificate(dest: Path, names: str = "DNS:lab.local,IP:127.0.0.1", days: int = 30) -> tuple[Path, Path]:
-    """A self-signed certificate for the hardened lab (test-only key, made fresh each session)."""
-    cert, key = dest / "cert.pem", dest / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(days),
-                    "-subj", "/CN=lab.local", "-addext", f"subjectAltName={names}",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
-    return cert, key
-
-
 @pytest.fixture(scope="module")
 def weak_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VariantLab]:
     stack = VariantLab(tmp_path_factory.mktemp("weak") / "lab", WEAK, WEAK_PATCHES, WEAK_ACCOUNTS)
@@ -130,28 +78,12 @@ def weak_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VariantLab]:
 
 
 @pytest.fixture(scope="module")
-def hardened_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VariantLab]:
-    if not Path(_modules_dir(), "tls.so").exists():
-        pytest.fail("kamailio's TLS module is not installed: apt-get install kamailio-tls-modules")
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is not installed")
-    lab_dir = tmp_path_factory.mktemp("hardened") / "lab"
-    lab_dir.mkdir(parents=True)
-    cert, key = make_certificate(lab_dir)
-    (lab_dir / "tls.cfg").write_text(
-        "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
-        f"private_key = {key}\ncertificate = {cert}\n\n"
-        "[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n")
-    stack = VariantLab(lab_dir, HARD, hardened_patches(lab_dir))
+def hardened_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabStack]:
+    """The lab as ``harness lab up --hardened`` starts it."""
+    stack = LabStack(tmp_path_factory.mktemp("hardened") / "lab", HARD)
     stack.start()
     yield stack
     stack.stop()
-
-
-def _modules_dir() -> str:
-    from harness.lab.stack import _kamailio_modules_dir
-
-    return _kamailio_modules_dir()
 
 
 def run_suite(stack: LabStack, out: Path, *files: str) -> tuple[list[ScenarioResult], float, list[str]]:
@@ -194,7 +126,7 @@ def test_security_suite_fails_the_weak_lab_on_the_right_checks(weak_lab: Variant
     assert "BYE sip:" in text  # the toll-fraud call that got through was hung up
 
 
-def test_security_suite_passes_the_hardened_lab(hardened_lab: VariantLab, tmp_path: Path) -> None:
+def test_security_suite_passes_the_hardened_lab(hardened_lab: LabStack, tmp_path: Path) -> None:
     (sc,), elapsed, lines = run_suite(hardened_lab, tmp_path / "run", "security.yaml")
     bad = [(c.name, c.verdict.value, c.value, c.detail) for c in sc.checks if c.verdict.value != "PASS"]
     assert not bad, "\n".join(lines)
@@ -205,17 +137,10 @@ def test_security_suite_passes_the_hardened_lab(hardened_lab: VariantLab, tmp_pa
     assert elapsed < 45
 
 
-def test_system_suite_passes_the_hardened_lab(hardened_lab: VariantLab, tmp_path: Path) -> None:
-    # the lab's certificate is self-signed: the profile's CA file makes the chain verifiable
-    text = (REPO / "scenarios" / "system.yaml").read_text()
-    cert = hardened_lab.dir / "cert.pem"
-    assert "  - tls_certificate: {}\n" in text
-    scenario = tmp_path / "system.yaml"
-    scenario.write_text(text.replace("  - tls_certificate: {}\n", f"  - tls_certificate: {{ca_file: {cert}}}\n"))
-    lines: list[str] = []
-    result = Runner(hardened_lab.target, tmp_path / "run", lab=hardened_lab, log=lines.append).run_all(
-        load_paths([scenario]))
-    (sc,) = result.scenarios
+def test_system_suite_passes_the_hardened_lab(hardened_lab: LabStack, tmp_path: Path) -> None:
+    # the lab's certificate is self-signed: its profile names it as the CA (pbx.tls_ca_file)
+    assert hardened_lab.target.tls_ca_file == str(hardened_lab.dir / "cert.pem")
+    (sc,), _, lines = run_suite(hardened_lab, tmp_path / "run", "system.yaml")
     bad = [(c.name, c.verdict.value, c.value, c.detail) for c in sc.checks if c.verdict.value != "PASS"]
     assert not bad, "\n".join(lines)
     names = {c.name for c in sc.checks}
