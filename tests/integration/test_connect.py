@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,11 @@ def test_nightly_suite_passes_against_the_lab(lab: LabStack, lab_home: Path, tmp
         assert c["value"] is not None
     timing = sc["sip"]["calls"]["main"]
     assert 0 < timing["setup_ms"] < 2000 and timing["sip_call_id"]
-    assert (out / "junit.xml").read_text().count("<testcase") == len(sc["checks"])
+    suites = {el.get("name"): el for el in ET.parse(out / "junit.xml").getroot().iter("testsuite")}
+    assert len(suites["connect"].findall("testcase")) == len(sc["checks"])
+    assert set(suites) == {s["name"] for s in data["scenarios"]}
+    assert all(s["verdict"] == "PASS" for s in data["scenarios"]), [
+        (s["name"], [c["name"] for c in s["checks"] if c["verdict"] != "PASS"]) for s in data["scenarios"]]
     # the lab was already running: the run must leave it running
     assert lab.is_running()
 
