@@ -56,12 +56,15 @@ def lab() -> None:
 @click.option("--no-record", is_flag=True, help="Do not record calls in rtpengine.")
 @click.option("--hardened", is_flag=True,
               help="TCP/TLS, a brute-force ban, SRTP, no calls from unknown domains [env HARNESS_LAB_HARDENED=1].")
+@click.option("--netns", is_flag=True,
+              help="Run the lab in a network namespace behind an impairable line (root) [env HARNESS_LAB_NETNS=1].")
 @pass_ctx
 def lab_up(ctx: Ctx, ip: str | None, sip_port: int | None, ng_port: int | None, rtp_min: int | None,
-           rtp_max: int | None, no_record: bool, hardened: bool) -> None:
+           rtp_max: int | None, no_record: bool, hardened: bool, netns: bool) -> None:
     """Start the lab PBX and wait until it answers."""
     cfg = LabConfig.from_env(ip=ip, sip_port=sip_port, ng_port=ng_port, rtp_min=rtp_min, rtp_max=rtp_max,
-                             record=False if no_record else None, hardened=True if hardened else None)
+                             record=False if no_record else None, hardened=True if hardened else None,
+                             netns=True if netns else None)
     stack = LabStack(ctx.settings.lab_dir, cfg)
     if stack.is_running():
         click.echo(f"lab already running (kamailio pid {stack.pids.get('kamailio')}, "

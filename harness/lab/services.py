@@ -83,6 +83,7 @@ class Service:
     def poll(self) -> None:
         events = self.party.history[self.pos:]
         self.pos += len(events)
+        self.pos -= self.party.trim(self.pos)  # a service runs for days: keep no history it has handled
         for ev in events:
             try:
                 self.on_event(ev)

@@ -387,6 +387,9 @@ class LabStack:
     # ---- stop -------------------------------------------------------------------------------------
     def stop(self, timeout: float = 5.0) -> dict[str, float]:
         """Stop both components (SIGTERM, then SIGKILL after ``timeout``). Safe to call twice."""
+        state = self._read_state()
+        if state is not None:  # another LabStack on this lab dir (a run's fault step) may have restarted one
+            self.pids.update({k: v for k, v in state.get("pids", {}).items() if isinstance(v, int)})
         times: dict[str, float] = {}
         for name in reversed(self.components):
             pid = self.pids.pop(name, None)

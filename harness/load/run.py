@@ -32,14 +32,14 @@ from typing import Any
 import harness
 from harness.config import Settings
 from harness.errors import HarnessError, InputError
-from harness.lab.config import LabConfig
 from harness.lab.stack import LabStack
 from harness.load.plan import UacPlan, make_plan
 from harness.load.profile import LoadProfile, load_profile
 from harness.load.recorder import Recorder
 from harness.load.summary import ARRIVALS, summarize
 from harness.results import RunResult, ScenarioResult, write_json_atomic
-from harness.target import Target, load_target
+from harness.scenarios.session import lab_running, resolve_target
+from harness.target import Target
 from harness.verdict import CheckResult, Verdict
 
 __all__ = ["LoadOptions", "LoadOutcome", "run_load"]
@@ -72,32 +72,16 @@ def run_load(settings: Settings, profile_path: Path, *, target_file: Path | None
              options: LoadOptions = LoadOptions(), log: Callable[[str], None] = print,
              sinks: list[Any] | None = None) -> LoadOutcome:
     profile = load_profile(profile_path)
-    target = load_target(target_file) if target_file else None
-    stack: LabStack | None = None
-    if target is None:
-        stack = LabStack(settings.lab_dir)
-        target = stack.target
+    target, stack = resolve_target(settings, target_file)
     make_plan(profile, target)  # every input error before anything starts
     if options.workers < 0 or options.workers > 64:
         raise InputError(f"--workers {options.workers}: must be between 0 and 64")
     if out.exists() and any(out.iterdir()):
         raise InputError(f"run directory {out} exists and is not empty; choose another with --out")
-    started_lab = False
-    try:
-        if stack is not None and not stack.is_running():
-            if stack.pids:
-                stack.stop()  # a lab that crashed earlier: clean up what is left
-            stack = LabStack(settings.lab_dir, LabConfig.from_env())
-            stack.start()
-            started_lab = True
-            target = stack.target
-            log(f"started the lab PBX at {stack.config.ip}:{stack.config.sip_port}")
+    with lab_running(settings, stack, log) as stack:
+        target = stack.target if stack is not None else target
         plan = make_plan(profile, target)
         return _LoadRun(profile, plan, target, out.resolve(), options, log, sinks or [], stack).execute()
-    finally:
-        if started_lab and stack is not None:
-            stack.stop()
-            log("stopped the lab PBX")
 
 
 def _free_port() -> int:

@@ -11,7 +11,8 @@ only if this session started it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.config import Settings
@@ -24,7 +25,8 @@ from harness.scenarios.model import Scenario
 from harness.scenarios.runner import Runner, RunSink
 from harness.target import Target, load_target
 
-__all__ = ["check_accounts", "default_run_dir", "default_sinks", "preflight", "run_session"]
+__all__ = ["check_accounts", "default_run_dir", "default_sinks", "lab_running", "preflight", "resolve_target",
+           "run_session"]
 
 
 def default_run_dir(base: Path = Path("reports")) -> Path:
@@ -75,6 +77,34 @@ def preflight(scenarios: list[Scenario], target: Target) -> None:
                 check(target)
 
 
+def resolve_target(settings: Settings, target_file: Path | None) -> tuple[Target, LabStack | None]:
+    """The target profile's PBX, or with no file the embedded lab (and its stack)."""
+    if target_file is not None:
+        return load_target(target_file), None
+    stack = LabStack(settings.lab_dir)
+    return stack.target, stack
+
+
+@contextmanager
+def lab_running(settings: Settings, stack: LabStack | None, log: Callable[[str], None]) -> Iterator[LabStack | None]:
+    """The lab up for the duration (started if it is not running, then stopped again only if started here);
+    ``None`` (a user's PBX) passes through."""
+    started = False
+    try:
+        if stack is not None and not stack.is_running():
+            if stack.pids:
+                stack.stop()  # a lab that crashed earlier: clean up what is left
+            stack = LabStack(settings.lab_dir, LabConfig.from_env())
+            stack.start()
+            started = True
+            log(f"started the lab PBX at {stack.config.ip}:{stack.config.sip_port}")
+        yield stack
+    finally:
+        if started and stack is not None:
+            stack.stop()
+            log("stopped the lab PBX")
+
+
 def run_session(settings: Settings, paths: list[Path], *, target_file: Path | None, out: Path,
                 log: Callable[[str], None] = print, sinks: list[RunSink] | None = None,
                 scenarios: list[Scenario] | None = None) -> RunResult:
@@ -85,26 +115,11 @@ def run_session(settings: Settings, paths: list[Path], *, target_file: Path | No
     """
     scenarios = load_paths(paths) if scenarios is None else scenarios
     target = load_target(target_file) if target_file else None
-    stack: LabStack | None = None
-    if target is None:
-        stack = LabStack(settings.lab_dir)
-        target = stack.target
+    target, stack = resolve_target(settings, target_file)
     check_accounts(scenarios, target)
     preflight(scenarios, target)
     if out.exists() and any(out.iterdir()):
         raise InputError(f"run directory {out} exists and is not empty; choose another with --out")
-    started_lab = False
-    try:
-        if stack is not None and not stack.is_running():
-            if stack.pids:
-                stack.stop()  # a lab that crashed earlier: clean up what is left
-            stack = LabStack(settings.lab_dir, LabConfig.from_env())
-            stack.start()
-            started_lab = True
-            target = stack.target
-            log(f"started the lab PBX at {stack.config.ip}:{stack.config.sip_port}")
+    with lab_running(settings, stack, log) as stack:
+        target = stack.target if stack is not None else target
         return Runner(target, out.resolve(), lab=stack, log=log, sinks=sinks).run_all(scenarios)
-    finally:
-        if started_lab and stack is not None:
-            stack.stop()
-            log("stopped the lab PBX")

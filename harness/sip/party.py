@@ -237,6 +237,15 @@ class Party:
         with self._cond:
             return len(self.history)
 
+    def trim(self, before: int) -> int:
+        """Forget the events before position ``before`` (a long-lived party, like the lab's services,
+        would otherwise keep every event it ever saw). Marks taken earlier become invalid: returns the
+        number of events dropped, which callers subtract from their own positions."""
+        with self._cond:
+            dropped = max(0, min(before, len(self.history)))
+            del self.history[:dropped]
+            return dropped
+
     def find(self, pred: Callable[[Event], bool], since: int = 0) -> Event | None:
         with self._cond:
             for ev in self.history[since:]:

@@ -18,7 +18,6 @@ from harness.findings.sink import FindingsSink
 from harness.findings.sqlite import SqliteStore
 from harness.lab import LabConfig, LabStack
 from harness.lab.netns import default_address
-from harness.lab.stack import BINARIES, pid_alive
 from harness.results import RunResult, ScenarioResult
 from harness.scenarios.session import run_session
 from harness.verdict import Verdict
@@ -31,6 +30,19 @@ LAB = LabConfig(ip=default_address(_BASE + 960), sip_port=_BASE + 960, ng_port=_
 
 
 Suite = tuple[RunResult, dict[tuple[str, str], Any]]  #: the run, and its findings by (scenario, check)
+
+
+def processes_of(lab_dir: Path) -> list[str]:
+    """Command lines of the running processes that belong to the lab in ``lab_dir``."""
+    out = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(lab_dir) in text:
+            out.append(text)
+    return out
 
 
 def namespaces() -> list[str]:
@@ -51,10 +63,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         assert status.up and status.components[0].name == "netem", status.as_dict()
         yield home
     finally:
-        pids = dict(stack.pids)
         stack.stop()
         assert name not in namespaces(), "the lab's namespace outlived the lab"
-        assert not [n for n, pid in pids.items() if pid_alive(pid, BINARIES[n])], "a lab process outlived the lab"
+        assert not processes_of(home / "lab"), "a lab process outlived the lab"
 
 
 @pytest.fixture(scope="module")

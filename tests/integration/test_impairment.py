@@ -30,6 +30,7 @@ from harness.scenarios.session import run_session
 from harness.verdict import Verdict
 
 from .conftest import REPO, write_scenario
+from .test_faults import processes_of
 
 _BASE = int(os.environ.get("HARNESS_TEST_PORT_BASE", "36000"))
 LAB = LabConfig(ip=default_address(_BASE + 900), sip_port=_BASE + 900, ng_port=_BASE + 902, rtp_min=_BASE + 903,
@@ -48,6 +49,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabStack]:
         lab.stop()
         names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
         assert lab.netns.plan.name not in names
+        assert not processes_of(lab.dir), "a lab process outlived the lab"
 
 
 @pytest.fixture
