@@ -17,7 +17,7 @@ What rtpengine 10.5 writes (``recording-method = pcap``, measured with the Debia
   -> ``a%40b``) and TAG is 16 random lowercase hex digits. The ng reply to ``offer``/``answer`` names it
   under ``recordings``. One file per rtpengine call (Call-ID); the Call-ID is NOT inside the pcap, only in
   the file name, which is where :func:`call_id_from_path` takes it from.
-* ``<recording-dir>/tmp/rtpengine-meta-<CALLID>-<TAG>.tmp`` while the call runs, renamed to
+* ``rtpengine-meta-<CALLID>-<TAG>.tmp`` in the recording dir's ``tmp`` folder while the call runs, renamed to
   ``<recording-dir>/metadata/rtpengine-meta-<CALLID>-<TAG>.txt`` when the call is deleted. It holds the
   pcap path (first line), then per SDP exchange ``Timestamp started ms``, ``SDP mode: offer|answer``,
   ``SDP before RTP packet: N`` and the SDP *as rtpengine rewrote it* (so the offer block advertises the
