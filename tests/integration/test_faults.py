@@ -112,7 +112,11 @@ def test_pbx_restart_mid_call(suite: Suite) -> None:
     # the restart emptied kamailio's in-memory location table: a new call to the agent finds nobody
     assert (c["call:after_restart"].verdict, c["call:after_restart"].value) == (Verdict.FAIL, 404)
     f = found[("faults-pbx-restart", "call:after_restart")]
-    assert f.diagnosis is not None and f.diagnosis.cause.startswith("404")
+    assert f.diagnosis is not None and f.diagnosis.rule == "registration_lost"
+    assert f.diagnosis.cause.startswith("404: the PBX restart emptied its location table: agent registered (200) "
+                                        "before the restart and did not register again")
+    assert f.diagnosis.confidence == "likely" and "usrloc db_mode" in f.diagnosis.fix
+    assert any(fact.startswith("fault:kamailio: killed kamailio") for fact in f.diagnosis.facts)
 
 
 def test_rtpengine_dies_mid_call(suite: Suite) -> None:
@@ -125,7 +129,11 @@ def test_rtpengine_dies_mid_call(suite: Suite) -> None:
         chk = c[f"rtp:main:{direction}:flowing"]
         assert chk.verdict == Verdict.FAIL and chk.value is not None and chk.value < 5
         f = found[("faults-rtpengine-dies", f"rtp:main:{direction}:flowing")]
-        assert f.diagnosis is not None and "media stopped while the call stayed up" in f.diagnosis.cause
+        assert f.diagnosis is not None and f.diagnosis.rule == "media_stopped"
+        assert f.diagnosis.cause.startswith("media stopped while the call stayed up (both directions): the media "
+                                            "relay died (killed rtpengine")
+        assert "rtpengine" in f.diagnosis.fix and "RTP timeout" in f.diagnosis.fix
+        assert any(fact.startswith("fault:rtpengine: killed rtpengine") for fact in f.diagnosis.facts)
     assert c["hangup:main"].verdict == Verdict.PASS
 
 
@@ -147,7 +155,11 @@ def test_bye_from_nowhere_drops_one_end(suite: Suite) -> None:
     assert f"which is not the PBX ({LAB.ip}:{LAB.sip_port}): a BYE from nowhere" in chk.detail
     assert "still up at caller" in chk.detail
     f = found[("faults-bye-from-nowhere", "call:main:connected")]
-    assert f.diagnosis is not None and "a BYE from nowhere" in f.diagnosis.cause
+    assert f.diagnosis is not None and f.diagnosis.rule == "call_dropped"
+    assert f.diagnosis.cause.startswith("a BYE from nowhere dropped agent's end of the call")
+    assert f"which is not the PBX ({LAB.ip}:{LAB.sip_port})" in f.diagnosis.cause
+    assert "caller's end stayed up" in f.diagnosis.cause and "accept SIP only from the PBX" in f.diagnosis.fix
+    assert any("User-Agent: harness-fault" in fact for fact in f.diagnosis.facts)  # the forged BYE, from the log
     assert c["hangup:main"].verdict == Verdict.PASS  # the caller's end is released by its own BYE
 
 
@@ -161,8 +173,13 @@ def test_rtp_timeout_is_dead_air_then_recovery(suite: Suite) -> None:
         assert dead.verdict == Verdict.FAIL and dead.value is not None and dead.value < 5
     assert c["rtp:recovered:caller->agent:flowing"].verdict == Verdict.PASS
     assert c["rtp:recovered:agent->caller:flowing"].verdict == Verdict.PASS
-    f = found[("faults-rtp-timeout", "rtp:main:caller->agent:flowing")]
-    assert f.diagnosis is not None and "loss" in f.diagnosis.cause  # the network lost the media
+    for direction in ("caller->agent", "agent->caller"):
+        f = found[("faults-rtp-timeout", f"rtp:main:{direction}:flowing")]
+        assert f.diagnosis is not None and f.diagnosis.rule == "media_stopped"
+        assert "loss" in f.diagnosis.cause  # the network lost the media
+        assert f.diagnosis.cause.startswith("media stopped while the call stayed up (both directions): the network "
+                                            "lost the media, packet loss from a line outage (media cut both for 4 s)")
+        assert "relay died" not in f.diagnosis.cause and "RTP timeout" in f.diagnosis.fix
 
 
 def test_register_expires(suite: Suite) -> None:
@@ -172,8 +189,11 @@ def test_register_expires(suite: Suite) -> None:
     assert c["call:before_expiry"].verdict == Verdict.PASS
     assert (c["call:after_expiry"].verdict, c["call:after_expiry"].value) == (Verdict.FAIL, 404)
     f = found[("faults-register-expires", "call:after_expiry")]
-    assert f.diagnosis is not None and f.diagnosis.rule == "call_refused"
-    assert "nobody is registered" in f.diagnosis.cause
+    # the SIP logs time the call against the registration: it came after the 10 s had run out
+    assert f.diagnosis is not None and f.diagnosis.rule == "registration_lost"
+    assert f.diagnosis.cause.startswith("404: agent's registration expired: it registered (200) for 10 s and never "
+                                        "refreshed it, and this call came at least ")
+    assert "nobody is registered" in f.diagnosis.cause and f.diagnosis.confidence == "likely"
 
 
 def test_lab_is_whole_again_after_a_scenario_that_broke_it(home: Path, tmp_path: Path) -> None:

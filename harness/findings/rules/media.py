@@ -1,5 +1,6 @@
 """Rules for the media path: one-way or no audio (RTP figures against the SDP each side exchanged),
-wrong audio, and packet loss or jitter from the RTP statistics."""
+media that stopped on a call that stayed up, wrong audio, and packet loss or jitter from the RTP
+statistics."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from typing import Any
 from harness.findings.evidence import Clues, is_private
 from harness.findings.model import Diagnosis
 from harness.findings.rules import found, rule
+from harness.findings.rules.signalling import earlier_checks
 
 __all__: list[str] = []  # reached through the registry
 
 LOSS_PCT = 1.0  #: received packet loss above this explains audible damage
 JITTER_MS = 30.0  #: mean interarrival jitter above this strains a jitter buffer
+RELAY_FAULTS = ("kill", "stop", "restart")  #: lab_fault actions that take the media relay's calls away
 
 
 def _silent(c: Clues, direction: str) -> bool:
@@ -133,6 +136,99 @@ def one_way_audio(c: Clues) -> Diagnosis | None:
                  "instead of bridging the legs)",
                  f"check {src}'s microphone/audio source and how the PBX bridges the call; listen to the received "
                  "WAV in the evidence", *facts)
+
+
+def _window(detail: str) -> str:
+    """What a ``flowing`` check measured, without the explanation expect_connected appends."""
+    return detail.split(": the media stopped", 1)[0]
+
+
+def _media_event(c: Clues) -> tuple[str, dict[str, Any]] | None:
+    """The last thing the scenario did to the media path before this check: ('relay', the
+    ``fault:rtpengine`` check that killed or stopped it) or ('line', a ``line:*`` outage/impairment)."""
+    for chk in reversed(earlier_checks(c)):
+        name = str(chk.get("name", ""))
+        if chk.get("verdict") != "PASS":
+            continue
+        if name == "fault:rtpengine" and chk.get("value") in RELAY_FAULTS:
+            return "relay", chk
+        if name.startswith("line:"):
+            return "line", chk
+    return None
+
+
+def _restarted_relay(c: Clues, fault: dict[str, Any]) -> bool:
+    """Was the relay started again between ``fault`` and this check (its calls still gone)?"""
+    earlier = earlier_checks(c)
+    after = earlier[next(i for i, chk in enumerate(earlier) if chk is fault) + 1:]
+    return any(chk.get("name") == "fault:rtpengine" and chk.get("value") == "start" for chk in after)
+
+
+@rule("media_stopped", kinds=("rtp",), order=8)
+def media_stopped(c: Clues) -> Diagnosis | None:
+    """``rtp:<call>:<src>-><dst>:flowing`` failed while ``call:<call>:connected`` passed: dead air on a
+    call that signalling still holds up. Which it was comes from what the scenario did just before
+    (a relay fault, a line outage), the RTP statistics, and whether both directions stopped."""
+    n = c.name
+    if n.part != "flowing" or c.check.get("verdict") != "FAIL" or n.direction is None or not n.scope:
+        return None
+    up = c.sibling(f"call:{n.scope}:connected")
+    if up is None or up.get("verdict") != "PASS":
+        return None  # a dropped call is call:<call>:connected's finding, not the media's
+    src, dst = n.direction
+    other = c.sibling(n.sibling(f"{dst}->{src}", "flowing"))
+    both = other is not None and other.get("verdict") == "FAIL"
+    alias = n.scope if n.scope in c.calls else (c.call_between(src, dst) or "")
+    stats = c.rtp(alias, dst)
+    loss = loss_pct(stats)
+    event = _media_event(c)
+    got, want = c.value, c.check.get("threshold")
+    received = (f"{dst} received {got:g} RTP packets where {want:g} were due"
+                if isinstance(got, int | float) and isinstance(want, int | float) else f"no RTP reached {dst}")
+    which = "both directions" if both else f"{src}->{dst} only, {dst}->{src} still flows" \
+        if other is not None else f"{src}->{dst}"
+    facts = [_window(str(c.check.get("detail") or "")),
+             f"{dst}->{src}: {_window(str(other.get('detail') or ''))}" if both and other else "",
+             f"the call stayed up: {up.get('detail') or 'connected'}",
+             f"{event[1].get('name')}: {event[1].get('detail')}" if event else "",
+             f"over the whole call {dst} received {stats.get('rx_packets')} RTP packets and lost "
+             f"{stats.get('rx_lost')} ({loss:.1f} %)" if loss is not None else ""]
+    if event and event[0] == "relay":
+        again = ("; a restarted relay knows nothing of the calls it carried before" if event[1].get("value")
+                 == "restart" else "; it was started again later, but a new relay knows nothing of the calls the "
+                 "old one carried" if _restarted_relay(c, event[1]) else "")
+        return found(f"media stopped while the call stayed up ({which}): the media relay died "
+                     f"({event[1].get('detail')}{again}), so {received}; SIP does not pass through the relay, so "
+                     "the dialog and both phones carried on in dead air",
+                     "check the media relay (rtpengine) process and its log at that time and restart it; its "
+                     "calls do not come back unless it keeps them elsewhere (rtpengine's Redis/keyspace "
+                     "replication); set an RTP timeout on the PBX or relay (rtpengine --timeout with the proxy "
+                     "ending the dialog, Asterisk rtptimeout, FreeSWITCH media_timeout) so a call without media "
+                     "ends instead of staying up silent", *facts)
+    if event or (loss is not None and loss > LOSS_PCT):
+        why = (f"a line outage ({event[1].get('detail')})" if event and event[1].get("name") == "line:outage"
+               else f"the line's impairment ({event[1].get('value')})" if event
+               else f"the path to {dst} ({loss:.1f} % of the call's packets)")
+        return found(f"media stopped while the call stayed up ({which}): the network lost the media, packet loss "
+                     f"from {why}, so {received}; SIP still got through, so nothing ended the call (a PBX with an "
+                     "RTP timeout shorter than the gap would have dropped it)",
+                     "check the network path of the RTP (link flaps and outages, Wi-Fi roaming, a firewall or NAT "
+                     "that dropped the RTP binding) and give RTP priority (QoS); set the PBX's RTP timeout longer "
+                     "than the gaps calls must survive, shorter than the dead air callers should sit through",
+                     *facts)
+    if both:
+        return found("media stopped while the call stayed up, in both directions at once: the media relay "
+                     f"(rtpengine) died or the media path was cut while SIP still worked: {received}",
+                     "check that the PBX's media relay/proxy runs (rtpengine process and log at that time) and "
+                     "restart it; check the firewalls and routes of the RTP port range; an RTP timeout on the PBX "
+                     "ends such calls instead of leaving them silent", *facts)
+    only = " only" if other is not None else ""
+    return found(f"media stopped while the call stayed up, from {src} to {dst}{only}: {received}; {src} stopped "
+                 f"sending (a hold or re-INVITE to sendonly/inactive, a muted stream) or the path from {src} lost it "
+                 "(a NAT or firewall binding that timed out)",
+                 f"compare what {src} sent with what {dst} received (RTP statistics, the WAVs) and look for a "
+                 "re-INVITE or UPDATE changing the media in both SIP logs; check NAT/firewall UDP timeouts on the "
+                 "path", *facts, confidence="possible")
 
 
 @rule("wrong_audio", kinds=("audio",), order=30)
