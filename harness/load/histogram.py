@@ -22,6 +22,10 @@ def bucket_us(ms: float) -> int:
     us = int(ms * 1000.0)
     if us < 1000:
         return max(us, 0)
+    if us < 10_000:
+        return us // 10 * 10
+    if us < 100_000:
+        return us // 100 * 100
     scale = 10 ** (len(str(us)) - 3)
     return us // scale * scale
 

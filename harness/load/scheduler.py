@@ -29,17 +29,21 @@ __all__ = ["Run", "Scheduler"]
 
 
 class Run:
-    __slots__ = ("cids", "flow", "on_done", "token")
+    """One flow and its place in time: ``due`` is when it asked to be resumed, ``queued`` the earliest
+    time it has an entry in the heap for (math.inf: none)."""
+
+    __slots__ = ("cids", "due", "flow", "on_done", "queued")
 
     def __init__(self, flow: Flow, on_done: Callable[[], None] | None):
-        self.flow, self.on_done = flow, on_done
-        self.token = 0
+        self.flow: Flow | None = flow
+        self.on_done = on_done
+        self.due = self.queued = math.inf
         self.cids: list[bytes] = []
 
 
 class Scheduler:
     def __init__(self, on_error: Callable[[str], None] | None = None):
-        self.heap: list[tuple[float, int, Run, int]] = []
+        self.heap: list[tuple[float, int, Run]] = []
         self.by_cid: dict[bytes, Run] = {}
         self.active: set[Run] = set()
         self.errors = 0
@@ -79,13 +83,25 @@ class Scheduler:
         return True
 
     def tick(self, now: float) -> int:
-        """Resume every flow whose time has come; returns how many were resumed."""
-        heap, n = self.heap, 0
+        """Resume every flow whose time has come; returns how many were resumed.
+
+        The heap is lazy: a flow that moves its time *later* (a response came, the next timer is a
+        retransmission 0.5 s away) keeps its earlier entry, and only an earlier time is pushed. An
+        entry that pops before the flow's time re-queues it then; entries of ended flows are dropped.
+        So a call costs about two heap operations, not one per datagram, and the heap holds the
+        next half second of calls rather than every answer timeout of the last ten."""
+        heap, n, pop, push = self.heap, 0, heapq.heappop, heapq.heappush
         while heap and heap[0][0] <= now:
-            _due, _seq, run, token = heapq.heappop(heap)
-            if run.token == token and run in self.active:
+            t, _seq, run = pop(heap)
+            if run.queued != t or run.flow is None:
+                continue  # superseded by an earlier entry, or the flow ended
+            run.queued = math.inf
+            if run.due <= now:
                 n += 1
                 self._advance(run, None)
+            elif run.due < math.inf:
+                run.queued = run.due
+                push(heap, (run.due, next(self._seq), run))
         return n
 
     def wake_all(self) -> None:
@@ -98,9 +114,12 @@ class Scheduler:
         return self.heap[0][0] if self.heap else math.inf
 
     def _advance(self, run: Run, item: Item | None) -> None:
+        flow = run.flow
+        if flow is None:
+            return
         prev, self._current = self._current, run
         try:
-            due = run.flow.send(item)
+            due = flow.send(item)
         except StopIteration:
             self._finish(run)
             return
@@ -112,12 +131,14 @@ class Scheduler:
             return
         finally:
             self._current = prev
-        run.token += 1
-        if due < math.inf:
-            heapq.heappush(self.heap, (due, next(self._seq), run, run.token))
+        run.due = due
+        if due < run.queued:
+            run.queued = due
+            heapq.heappush(self.heap, (due, next(self._seq), run))
 
     def _finish(self, run: Run) -> None:
         self.active.discard(run)
+        run.flow = None  # its heap entries are dropped as they come up
         for key in run.cids:
             if self.by_cid.get(key) is run:
                 del self.by_cid[key]
@@ -127,7 +148,8 @@ class Scheduler:
     def close(self) -> None:
         """End every flow without resuming it (GeneratorExit runs their ``finally`` blocks)."""
         for run in list(self.active):
-            run.flow.close()
+            if run.flow is not None:
+                run.flow.close()
             self._finish(run)
         self.heap.clear()
 

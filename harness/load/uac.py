@@ -152,14 +152,16 @@ class Uac:
         raise ValueError(f"unknown transaction kind {kind!r}")
 
     # ---- identifiers ------------------------------------------------------------------------------
-    @staticmethod
-    def _branch() -> str:
-        return f"z9hG4bK{random.getrandbits(64):016x}"
+    # Unique without a random draw each: this process's random 40-bit prefix, then a counter.
+    def _branch(self) -> str:
+        self._n += 1
+        return f"z9hG4bK{self._prefix}{self._n:x}"
 
     def _new_call(self, ruri: str, to_uri: str | None = None, *, from_uri: str | None = None) -> Call:
         self._n += 1
-        cid = f"{self._prefix}{self._n:x}@harness-load"
-        ftag = f"{random.getrandbits(48):x}"
+        n = self._n
+        cid = f"{self._prefix}{n:x}@harness-load"
+        ftag = f"{self._prefix}{n:x}"
         self.bind(cid)
         return Call(cid, ruri, f"<{from_uri or self.plan.from_uri}>;tag={ftag}", f"<{to_uri or ruri}>", ftag)
 
@@ -393,7 +395,8 @@ class Uac:
             yield from self._pump(call, [], done=over, deadline=self.now() + hold / 2.0)
             if not over():
                 yield from self._reinvite(call)
-        yield from self._pump(call, [], done=over, deadline=end)
+        if hold > 0.0 or p.reinvite:  # no hold: BYE right after the ACK, as SIPp's -d 0 does
+            yield from self._pump(call, [], done=over, deadline=end)
         if call.remote_bye:
             self.count("remote_bye")
             return

@@ -13,7 +13,7 @@ Digest answers still come from :func:`harness.sipmsg.digest_authorization`::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = [
     "IncomingRequest",
@@ -102,15 +102,16 @@ class Response:
         return m.group(1) if m else ""
 
 
-@dataclass
 class _Full:
-    reason: str = ""
-    to: str = ""
-    contact: str = ""
-    record_route: list[str] = field(default_factory=list)
-    challenge: tuple[str, str] | None = None
-    call_id: str = ""
-    body: bytes = b""
+    """The headers of a response read on first use (a plain slotted class: made once per 2xx)."""
+
+    __slots__ = ("body", "call_id", "challenge", "contact", "reason", "record_route", "to")
+
+    def __init__(self, reason: str, body: bytes) -> None:
+        self.reason, self.body = reason, body
+        self.to = self.contact = self.call_id = ""
+        self.record_route: list[str] = []
+        self.challenge: tuple[str, str] | None = None
 
 
 def parse_response(data: bytes) -> Response | None:
@@ -125,8 +126,14 @@ def parse_response(data: bytes) -> Response | None:
         end = data.find(b"\r", i + 7)
         j = data.find(b"branch=", i, end)
         if j > 0:
-            m = _TOKEN.match(data, j + 7, end)
-            branch = m.group().decode("ascii", "replace") if m else ""
+            seg = data[j + 7:end]
+            k = seg.find(b";")
+            if k >= 0:
+                seg = seg[:k]
+            if b"," in seg or b" " in seg or b"\t" in seg:  # another Via value on the same line
+                m = _TOKEN.match(seg)
+                seg = m.group() if m else b""
+            branch = seg.decode("ascii", "replace")
     else:
         m = _PEEK_BRANCH.search(data)
         branch = m.group(1).decode("ascii", "replace") if m else ""
@@ -134,9 +141,9 @@ def parse_response(data: bytes) -> Response | None:
     i = data.find(b"\r\nCSeq: ")
     if i >= 0:
         end = data.find(b"\r", i + 8)
-        parts = data[i + 8:end].split()
-        if len(parts) == 2 and parts[0].isdigit():
-            num, method = int(parts[0]), parts[1].decode("ascii", "replace").upper()
+        num_s, _, method_b = data[i + 8:end].partition(b" ")
+        if num_s.isdigit() and method_b.isalpha():
+            num, method = int(num_s), method_b.decode("ascii").upper()
     if not method:
         c = _PEEK_CSEQ.search(data)
         if c:
@@ -144,19 +151,24 @@ def parse_response(data: bytes) -> Response | None:
     return Response(data, status, branch, num, method)
 
 
-_WANTED_RE = re.compile(rb"^(to|t|contact|m|record-route|www-authenticate|proxy-authenticate|call-id|i)[ \t]*:"
-                        rb"[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+#: a wanted header's name at a line start, matched in a lower-cased copy of the header block (one
+#: ``bytes.lower()`` is cheaper than a case-insensitive pattern); values are sliced from the original
+_WANTED_LOW_RE = re.compile(rb"\r\n(to|t|contact|m|record-route|www-authenticate|proxy-authenticate|call-id|i)"
+                            rb"[ \t]*:[ \t]*")
 
 
 def _parse_full(data: bytes) -> _Full:
-    """One regex pass over the header block for the headers a UAC keeps (long and compact names)."""
-    head, _, body = data.partition(b"\r\n\r\n")
+    """One pass over the header block for the headers a UAC keeps (long and compact names, any case)."""
+    end = data.find(b"\r\n\r\n")
+    head, body = (data[:end], data[end + 4:]) if end >= 0 else (data, b"")
     first = head.find(b"\r\n")
-    r = _Full(reason=head[12:first if first > 0 else len(head)].decode("utf-8", "replace"), body=body)
-    wanted = _WANTED
-    for m in _WANTED_RE.finditer(head, first if first > 0 else 0):
-        kind = wanted[m.group(1).lower()]
-        value = m.group(2).strip().decode("utf-8", "replace")
+    r = _Full(head[12:first if first > 0 else len(head)].decode("utf-8", "replace"), body)
+    wanted, find = _WANTED, head.find
+    for m in _WANTED_LOW_RE.finditer(head.lower()):
+        start = m.end()
+        eol = find(b"\r\n", start)
+        kind = wanted[m.group(1)]
+        value = head[start:eol if eol >= 0 else len(head)].strip().decode("utf-8", "replace")
         if kind == "to":
             if not r.to:
                 r.to = value
