@@ -309,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("sipp") is None:
         print("sipp is not installed (Debian package sip-tester)", file=sys.stderr)
         return 2
-    levels_h = [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 7000, 8000, 10000, 12000]
+    levels_h = [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 11000, 12000, 13000,
+                14000]
     levels_s = [1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 18000, 20000]
     if args.quick:
         levels_h, levels_s = levels_h[1::2], levels_s[::2]
