@@ -3,7 +3,8 @@
 What the listener hears while the far end is quiet is the channel's own noise (comfort noise, hiss,
 hum, crosstalk, echo), so the floor is the received power over the instants where the *reference*
 is silent, after alignment. Silences are shrunk by 50 ms on each side so that speech onsets, codec
-ringing and a slightly wrong delay do not count as noise.
+ringing and a slightly wrong delay do not count as noise, and the recording's first 100 ms are left out
+(what a recorder gets before the call's current audio reaches it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ Signal = npt.NDArray[np.float64]
 
 MIN_SILENCE_S = 0.2  #: less reference silence than this: the floor is not measured
 GUARD_S = 0.05
+START_S = 0.1  #: the start of a recording that noise is not measured in
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,18 @@ class NoiseResult:
     floor_dbov: float
     snr_db: float
     silence_s: float
+
+
+def _settled(valid: npt.NDArray[np.bool_], rate: int) -> npt.NDArray[np.bool_]:
+    """``valid`` without the recording's first START_S: a recorder attached to a running call first
+    gets what the jitter buffer and the bridge still held from before (seen: 50 ms at -33 dBov at the
+    start of a probe recording after a resumed call), which is the harness's start-up, not line noise."""
+    idx = np.flatnonzero(valid)
+    if idx.size == 0:
+        return valid
+    out = valid.copy()
+    out[idx[0]:idx[0] + round(START_S * rate)] = False
+    return out
 
 
 def reference_silence(
@@ -55,7 +69,7 @@ def measure_noise(
     aligned: Signal, valid: npt.NDArray[np.bool_], reference: Signal, rate: int, speech_level_dbov: float
 ) -> NoiseResult:
     """Received power over reference silences (dBov) and SNR = received speech level minus that floor."""
-    sil = reference_silence(reference, rate) & valid
+    sil = reference_silence(reference, rate) & _settled(valid, rate)
     secs = float(np.count_nonzero(sil)) / rate
     if secs < MIN_SILENCE_S:
         return NoiseResult(float("nan"), float("nan"), secs)

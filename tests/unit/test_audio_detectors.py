@@ -135,6 +135,18 @@ def test_clean_codec_path_has_a_silent_floor(speech: np.ndarray) -> None:
     assert res.floor_dbov < -90
 
 
+def test_a_burst_at_the_start_of_the_recording_is_not_noise(speech: np.ndarray) -> None:
+    """A recorder attached mid-call first gets leftover audio (50 ms at -33 dBov): not the line's noise."""
+    rec = imp.g711(speech).copy()
+    n = round(0.05 * RATE)
+    rec[:n] = 10 ** (-33 / 20) * np.sqrt(2) * np.sin(2 * np.pi * 440 * np.arange(n) / RATE)
+    assert measure_noise(rec, np.ones(len(rec), dtype=bool), speech, RATE, -26.0).floor_dbov < -90
+    late = rec.copy()  # the same burst later in a silence is noise
+    j = round(0.25 * RATE)
+    late[j:j + n], late[:n] = rec[:n], 0.0
+    assert measure_noise(late, np.ones(len(late), dtype=bool), speech, RATE, -26.0).floor_dbov > -60
+
+
 def test_noise_not_measurable_without_reference_silence() -> None:
     continuous = log_chirp(200, 3400, 3.0, RATE)
     assert not reference_silence(continuous, RATE).any()
