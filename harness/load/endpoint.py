@@ -15,6 +15,7 @@ from __future__ import annotations
 import _socket  # the C socket type: gevent's patched socket adds a Python frame to every call
 import contextlib
 import struct
+import sys
 import time
 from collections.abc import Callable
 
@@ -27,7 +28,8 @@ __all__ = ["Clock", "Endpoint"]
 
 BATCH_MIN = 4  #: datagrams in one wake-up from which the receiver batches
 BATCH_S = 0.001  #: ... by sleeping this long rather than waiting for the next datagram
-_SO_TIMESTAMPNS = getattr(_socket, "SO_TIMESTAMPNS", 35)  # Linux; the socket module names it from 3.12 on
+#: Linux's option number (the socket module names it from Python 3.12 on); elsewhere no kernel stamps
+_SO_TIMESTAMPNS: int | None = getattr(_socket, "SO_TIMESTAMPNS", 35 if sys.platform.startswith("linux") else None)
 _TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux
 _ANC_SIZE = 64
 
@@ -68,8 +70,9 @@ class Endpoint:
             # a smaller buffer only means drops at extreme rates; they show as retransmissions
             with contextlib.suppress(OSError):
                 self.sock.setsockopt(_socket.SOL_SOCKET, opt, rcvbuf)
-        with contextlib.suppress(OSError):  # without kernel stamps, the receiver's own clock is used
-            self.sock.setsockopt(_socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        if _SO_TIMESTAMPNS is not None:
+            with contextlib.suppress(OSError):  # without kernel stamps, the receiver's own clock is used
+                self.sock.setsockopt(_socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         self.sock.bind((local_ip, 0))
         self.sock.connect(target)
         self.port: int = self.sock.getsockname()[1]
@@ -124,7 +127,7 @@ class Endpoint:
                 return n
             n += 1
             t = now()
-            if anc:
+            if anc and anc[0][1] == _SO_TIMESTAMPNS:
                 sec, nsec = unpack(anc[0][2])
                 stamped = sec + nsec * 1e-9 - offset
                 if t - 1.0 < stamped <= t:  # else a clock step since the offset was read: keep our own time
