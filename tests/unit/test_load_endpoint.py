@@ -21,6 +21,14 @@ def test_a_datagram_read_late_keeps_its_arrival_time() -> None:
     ep = Endpoint(far.getsockname(), deliver)
     try:
         msg = b"SIP/2.0 200 OK\r\nCall-ID: abc@h\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        # Linux turns receive stamping on for the whole host lazily (a deferred static key) when the
+        # first socket asks for it: until then a datagram is stamped when read. A load run starts
+        # sending long after its socket exists; here, give the kernel that moment.
+        time.sleep(0.05)
+        far.sendto(msg, ("127.0.0.1", ep.port))
+        time.sleep(0.01)
+        assert ep.drain() == 1
+        got.clear()
         sent = time.perf_counter()
         far.sendto(msg, ("127.0.0.1", ep.port))
         time.sleep(0.08)  # the engine is busy elsewhere
