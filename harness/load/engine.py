@@ -77,6 +77,7 @@ class LoadEngine:
         self._share = 1.0
         self.flow_errors: list[str] = []
         self._greenlets: list[gevent.Greenlet] = []
+        self._gc_before: tuple[int, int, int] | None = None
 
     # ---- life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -84,6 +85,8 @@ class LoadEngine:
         # responses): at thousands of calls a second the cyclic collector's default young-generation
         # trigger (700 objects) runs it several thousand times a second, each pass also walking what
         # Locust and gevent allocated at start-up. Freeze those and collect young objects less often.
+        # close() puts the process's collector back as it was (the report and media analysis follow).
+        self._gc_before = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(GC_YOUNG, 20, 50)
         self.ep.start()
@@ -116,6 +119,10 @@ class LoadEngine:
         self.scheduler.close()
         self.rtp.close()
         self.ep.close()
+        if self._gc_before is not None:
+            gc.set_threshold(*self._gc_before)
+            gc.unfreeze()
+            self._gc_before = None
 
     # ---- admission --------------------------------------------------------------------------------
     def pick(self) -> str:

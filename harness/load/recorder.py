@@ -39,7 +39,7 @@ class Recorder:
         self.counters: dict[tuple[int, str], int] = {}
 
     def sample(self, name: str, t_wall: float, ms: float) -> None:
-        key = (int(t_wall * BINS_PER_S), name)
+        key = (bin_of(t_wall), name)
         h = self.hists.get(key)
         if h is None:
             h = self.hists[key] = Hist()

@@ -159,9 +159,8 @@ class Uac:
 
     def _new_call(self, ruri: str, to_uri: str | None = None, *, from_uri: str | None = None) -> Call:
         self._n += 1
-        n = self._n
-        cid = f"{self._prefix}{n:x}@harness-load"
-        ftag = f"{self._prefix}{n:x}"
+        ftag = f"{self._prefix}{self._n:x}"
+        cid = f"{ftag}@harness-load"
         self.bind(cid)
         return Call(cid, ruri, f"<{from_uri or self.plan.from_uri}>;tag={ftag}", f"<{to_uri or ruri}>", ftag)
 

@@ -126,14 +126,8 @@ def parse_response(data: bytes) -> Response | None:
         end = data.find(b"\r", i + 7)
         j = data.find(b"branch=", i, end)
         if j > 0:
-            seg = data[j + 7:end]
-            k = seg.find(b";")
-            if k >= 0:
-                seg = seg[:k]
-            if b"," in seg or b" " in seg or b"\t" in seg:  # another Via value on the same line
-                m = _TOKEN.match(seg)
-                seg = m.group() if m else b""
-            branch = seg.decode("ascii", "replace")
+            m = _TOKEN.match(data, j + 7, end)
+            branch = m.group().decode("ascii", "replace") if m else ""
     else:
         m = _PEEK_BRANCH.search(data)
         branch = m.group(1).decode("ascii", "replace") if m else ""
@@ -141,9 +135,9 @@ def parse_response(data: bytes) -> Response | None:
     i = data.find(b"\r\nCSeq: ")
     if i >= 0:
         end = data.find(b"\r", i + 8)
-        num_s, _, method_b = data[i + 8:end].partition(b" ")
-        if num_s.isdigit() and method_b.isalpha():
-            num, method = int(num_s), method_b.decode("ascii").upper()
+        parts = data[i + 8:end].split()
+        if len(parts) == 2 and parts[0].isdigit():
+            num, method = int(parts[0]), parts[1].decode("ascii", "replace").upper()
     if not method:
         c = _PEEK_CSEQ.search(data)
         if c:
