@@ -98,6 +98,15 @@ class Clues:
     def sibling(self, name: str) -> dict[str, Any] | None:
         return next((c for c in self.scenario.get("checks", []) if c.get("name") == name), None)
 
+    def earlier_checks(self) -> list[dict[str, Any]]:
+        """The scenario's checks recorded before this one, in order: what the scenario had done by then
+        (checks are appended as steps run, so their order is the scenario's timeline)."""
+        checks = list(self.scenario.get("checks") or [])
+        at = next((i for i, chk in enumerate(checks) if chk is self.check), None)
+        if at is None:
+            at = next((i for i, chk in enumerate(checks) if chk.get("name") == self.check.get("name")), len(checks))
+        return checks[:at]
+
     # ---- the scenario -----------------------------------------------------------------------------
     @property
     def error(self) -> dict[str, Any]:

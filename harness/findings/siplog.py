@@ -27,6 +27,7 @@ __all__ = ["LoggedMessage", "SdpMedia", "mask_credentials", "read_sip_log", "sdp
 @dataclass(frozen=True)
 class LoggedMessage:
     time: str
+    seconds: float  #: ``time`` as seconds since midnight (the log reader's, for comparing times)
     direction: str  #: TX (the party sent it) | RX (the party received it)
     peer: str  #: address it went to / came from
     msg: SipMessage
@@ -59,7 +60,8 @@ def read_sip_log(path: Path) -> list[LoggedMessage]:
             msg = parse(entry.text.encode())
         except SipParseError:
             continue
-        out.append(LoggedMessage(entry.clock, entry.direction, entry.peer.split(" ", 1)[-1], msg, entry.text))
+        out.append(LoggedMessage(entry.clock, entry.seconds, entry.direction, entry.peer.split(" ", 1)[-1], msg,
+                                 entry.text))
     return out
 
 

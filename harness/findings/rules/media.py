@@ -9,7 +9,6 @@ from typing import Any
 from harness.findings.evidence import Clues, is_private
 from harness.findings.model import Diagnosis
 from harness.findings.rules import found, rule
-from harness.findings.rules.signalling import earlier_checks
 
 __all__: list[str] = []  # reached through the registry
 
@@ -146,7 +145,7 @@ def _window(detail: str) -> str:
 def _media_event(c: Clues) -> tuple[str, dict[str, Any]] | None:
     """The last thing the scenario did to the media path before this check: ('relay', the
     ``fault:rtpengine`` check that killed or stopped it) or ('line', a ``line:*`` outage/impairment)."""
-    for chk in reversed(earlier_checks(c)):
+    for chk in reversed(c.earlier_checks()):
         name = str(chk.get("name", ""))
         if chk.get("verdict") != "PASS":
             continue
@@ -159,7 +158,7 @@ def _media_event(c: Clues) -> tuple[str, dict[str, Any]] | None:
 
 def _restarted_relay(c: Clues, fault: dict[str, Any]) -> bool:
     """Was the relay started again between ``fault`` and this check (its calls still gone)?"""
-    earlier = earlier_checks(c)
+    earlier = c.earlier_checks()
     after = earlier[next(i for i, chk in enumerate(earlier) if chk is fault) + 1:]
     return any(chk.get("name") == "fault:rtpengine" and chk.get("value") == "start" for chk in after)
 

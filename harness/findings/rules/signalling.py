@@ -70,26 +70,6 @@ def _pbx(c: Clues) -> str:
     return f"{t.get('host', '?')}:{t.get('port', '?')}/{t.get('transport', 'udp')}" if t else "the PBX"
 
 
-def earlier_checks(c: Clues) -> list[dict[str, Any]]:
-    """The scenario's checks recorded before this one, in order: what the scenario had done by then
-    (checks are appended as steps run, so their order is the scenario's timeline). The media rules
-    use it too."""
-    checks = list(c.scenario.get("checks") or [])
-    at = next((i for i, chk in enumerate(checks) if chk is c.check), None)
-    if at is None:
-        at = next((i for i, chk in enumerate(checks) if chk.get("name") == c.check.get("name")), len(checks))
-    return checks[:at]
-
-
-def _clock_s(clock: str) -> float | None:
-    """Seconds since midnight of a pjsua log time (HH:MM:SS.mmm)."""
-    try:
-        h, m, sec = clock.split(":")
-        return int(h) * 3600 + int(m) * 60 + float(sec)
-    except ValueError:
-        return None
-
-
 def _since(t: float, anchor: float) -> float:
     return (t - anchor) % 86400.0  # log clocks wrap at midnight; a scenario never lasts half a day
 
@@ -177,9 +157,8 @@ def _invite(c: Clues, alias: str) -> tuple[float, LoggedMessage] | None:
     call = c.calls.get(alias) or {}
     call_id = str(call.get("sip_call_id") or "")
     for m in c.requests(str(call.get("caller") or ""), "INVITE"):
-        t = _clock_s(m.time)
-        if call_id and m.msg.call_id == call_id and t is not None:
-            return t, m
+        if call_id and m.msg.call_id == call_id:
+            return m.seconds, m
     return None
 
 
@@ -197,9 +176,8 @@ def _bindings(c: Clues, party: str) -> list[tuple[float, LoggedMessage]]:
                   if m.direction == "TX" and m.msg.method == "REGISTER" and _expires(m) == 0}
     out = []
     for m in c.responses(party, "REGISTER"):
-        t = _clock_s(m.time)
-        if m.msg.status == 200 and t is not None and (m.msg.call_id, m.msg.cseq[0]) not in unregister:
-            out.append((t, m))
+        if m.msg.status == 200 and (m.msg.call_id, m.msg.cseq[0]) not in unregister:
+            out.append((m.seconds, m))
     return out
 
 
@@ -222,7 +200,7 @@ def registration_lost(c: Clues) -> Diagnosis | None:
     callee = str(call.get("callee") or "")
     if code not in (404, 480) or n.part or not callee:
         return None
-    earlier = earlier_checks(c)
+    earlier = c.earlier_checks()
     failed = _invite(c, n.subject)
     restart = next((i for i in range(len(earlier) - 1, -1, -1) if earlier[i].get("name") == "fault:kamailio"
                     and earlier[i].get("verdict") == "PASS" and earlier[i].get("value") in ("restart", "start")),
