@@ -350,9 +350,16 @@ class ExpectPrompt:
             return
         m = find_in_loop(rec, ref, rate, max_window_s=self.seconds)
         ctx.artifacts[f"prompt:{name}"] = path.name
-        ctx.check(CheckResult.compare(f"prompt:{self.alias}:{name}", m.score, ">=", self.min_match, "match",
-                                      detail=f"heard at {m.level_dbov:.1f} dBov; best match {m.score:.2f} at "
-                                             f"{m.offset_s:.2f} s into the prompt"))
+        # the match follows the listener's jitter buffer: each jump it followed is named, with the score
+        # a single lag would have given (a jump in mid-window splits that one in two)
+        followed = f"; {m.jumps_text()}, {m.single_lag:.2f} at a single lag" if m.jumps else ""
+        ctx.check(CheckResult.compare(
+            f"prompt:{self.alias}:{name}", m.score, ">=", self.min_match, "match",
+            detail=f"heard at {m.level_dbov:.1f} dBov; best match {m.score:.2f} at {m.offset_s:.2f} s into the "
+                   f"prompt{followed}",
+            metrics={"offset_s": m.offset_s, "level_dbov": m.level_dbov, "judged_s": m.judged_s,
+                     "single_lag": m.single_lag,
+                     "jumps": [{"at_s": at, "jump_ms": ms} for at, ms in m.jumps]}))
 
 
 @step("expect_answered_by")
