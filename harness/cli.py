@@ -1,7 +1,8 @@
 """The ``harness`` command line: thin commands that parse, call the core and print.
 
-Exit codes (:class:`harness.errors.ExitCode`): 0 everything passed, 1 any FAIL or ERROR,
-2 usage or input error, 130 interrupted. Expected failures print one line, never a traceback.
+Exit codes (:class:`harness.errors.ExitCode`): 0 everything passed, 1 any FAIL or ERROR about the
+target, 2 usage or input error, 3 only the harness failed (lab start, party crash, host overloaded,
+internal error), 130 interrupted. Expected failures print one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -65,16 +66,31 @@ def lab_up(ctx: Ctx, ip: str | None, sip_port: int | None, ng_port: int | None, 
     cfg = LabConfig.from_env(ip=ip, sip_port=sip_port, ng_port=ng_port, rtp_min=rtp_min, rtp_max=rtp_max,
                              record=False if no_record else None, hardened=True if hardened else None,
                              netns=True if netns else None)
-    stack = LabStack(ctx.settings.lab_dir, cfg)
+    stack = LabStack(ctx.settings.lab_dir, cfg, media_priority=ctx.settings.media_priority)
     if stack.is_running():
+        running = LabStack(ctx.settings.lab_dir).config  # as it was started (state.json)
         click.echo(f"lab already running (kamailio pid {stack.pids.get('kamailio')}, "
-                   f"rtpengine pid {stack.pids.get('rtpengine')})")
+                   f"rtpengine pid {stack.pids.get('rtpengine')}){', hardened' if running.hardened else ''}")
+        if running.hardened != cfg.hardened:
+            click.echo(f"note: it is {'' if running.hardened else 'not '}hardened; 'harness lab down' first to start "
+                       f"it {'hardened' if cfg.hardened else 'plain'}")
         return
     timings = stack.start()
     click.echo(f"lab up: SIP {cfg.ip}:{cfg.sip_port}/udp, rtpengine {cfg.ip}:{cfg.ng_port}, "
                f"RTP {cfg.rtp_min}-{cfg.rtp_max} (ready in "
                f"{timings['rtpengine_ready_s'] + timings['kamailio_ready_s']:.2f} s)")
+    if cfg.hardened:
+        click.echo(f"hardened: {_security_line(cfg.security(stack.dir), cfg.ip, cfg.sip_port)}")
     click.echo(f"state and logs: {stack.dir}")
+
+
+def _security_line(sec: dict[str, Any], ip: str, sip_port: int) -> str:
+    """One line on the lab's transport and media security (``LabConfig.security``)."""
+    if not sec["hardened"]:
+        return f"no: SIP over UDP {ip}:{sip_port} only; no TLS, no SRTP"
+    return (f"yes: SIP over UDP and TCP {ip}:{sip_port}, TLS {ip}:{sec['tls_port']} (CA {sec['tls_ca_file']}); "
+            f"SRTP {sec['srtp']} (SDES; plain RTP allowed); a ban after 5 wrong passwords; "
+            "no calls from unknown domains")
 
 
 @lab.command("down")
@@ -82,6 +98,8 @@ def lab_up(ctx: Ctx, ip: str | None, sip_port: int | None, ng_port: int | None, 
 def lab_down(ctx: Ctx) -> None:
     """Stop the lab PBX."""
     stack = LabStack(ctx.settings.lab_dir)
+    if stack.state_error:
+        click.echo(f"warning: {stack.state_error}", err=True)
     if not stack.pids:
         click.echo("lab is not running")
         return
@@ -95,11 +113,14 @@ def lab_down(ctx: Ctx) -> None:
 def lab_status(ctx: Ctx, as_json: bool) -> None:
     """Say what runs, where, and which accounts exist. Exit 1 when the lab is not fully up."""
     stack = LabStack(ctx.settings.lab_dir)
+    if stack.state_error:
+        click.echo(f"warning: {stack.state_error}", err=True)
     st = stack.status()
     if as_json:
         click.echo(json.dumps(st.as_dict(), indent=2))
     else:
         click.echo(f"lab: {'UP' if st.up else 'DOWN'}  ({stack.dir})")
+        click.echo(f"  hardened: {_security_line(st.security, st.config.ip, st.config.sip_port)}")
         for c in st.components:
             state = "ready" if c.ready else ("running, not answering" if c.running else "not running")
             rtt = f", probe {c.rtt_ms} ms" if c.rtt_ms is not None else ""
@@ -120,7 +141,12 @@ def lab_profile(ctx: Ctx) -> None:
     import yaml
 
     stack = LabStack(ctx.settings.lab_dir)
-    click.echo(yaml.safe_dump(lab_profile_mapping(stack.config, stack.rec_dir), sort_keys=False), nl=False)
+    cfg = stack.config
+    click.echo(f"# the lab PBX{', hardened' if cfg.hardened else ''} "
+               f"({'running' if stack.is_running() else 'not running'}; {stack.dir})")
+    if cfg.hardened:
+        click.echo(f"# hardened: {_security_line(cfg.security(stack.dir), cfg.ip, cfg.sip_port)}")
+    click.echo(yaml.safe_dump(lab_profile_mapping(cfg, stack.rec_dir), sort_keys=False), nl=False)
 
 
 # ---- run --------------------------------------------------------------------------------------------
@@ -161,7 +187,16 @@ def run(ctx: Ctx, paths: tuple[Path, ...], only_failed: bool, target_file: Path 
         click.echo(f"\ninterrupted; results so far are in {out / 'results.json'}", err=True)
         raise SystemExit(ExitCode.INTERRUPTED) from None
     _summary(result.to_dict(), out)
-    raise SystemExit(ExitCode.OK if result.verdict.value == "PASS" else ExitCode.FAILED)
+    raise SystemExit(run_exit_code(result))
+
+
+def run_exit_code(result: Any) -> ExitCode:
+    """0 all PASS; 3 when every FAIL/ERROR is the harness's own (see ExitCode); else 1."""
+    if result.verdict.value == "PASS":
+        return ExitCode.OK
+    if result.harness_failed():
+        return ExitCode.HARNESS
+    return ExitCode.FAILED
 
 
 def _check_note(c: dict[str, Any]) -> str:
@@ -186,6 +221,10 @@ def _summary(results: dict[str, Any], out: Path) -> None:
     counts = results["counts"]
     click.echo(f"\n{results['verdict']}: {counts['PASS']} passed, {counts['FAIL']} failed, "
                f"{counts['ERROR']} errors")
+    harness_side = [sc["name"] for sc in results["scenarios"]
+                    if any(c.get("blame") == "harness" for c in sc["checks"])]
+    if harness_side:
+        click.echo(f"harness-side errors (not the target's fault) in: {', '.join(harness_side)}")
     click.echo(f"results: {out / 'results.json'}")
     click.echo(f"junit:   {out / 'junit.xml'}")
     try:
@@ -198,12 +237,27 @@ def _summary(results: dict[str, Any], out: Path) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
-    """Check scenario and suite files without running them."""
+    """Check scenario, suite and load profile files without running them."""
+    from harness.errors import ScenarioError
     from harness.scenarios import load_paths
+    from harness.yamlsrc import load_yaml
 
-    scenarios = load_paths(list(paths))
+    # a load profile ('harness load') has a shape and no steps; scenarios/*.yaml holds both kinds
+    profiles = [p for p in paths if _is_load_profile(load_yaml(p, ScenarioError))]
+    scenarios = load_paths([p for p in paths if p not in profiles])
     for sc in scenarios:
         click.echo(f"ok  {sc.name}  ({sc.path}, {len(sc.steps)} steps, parties: {', '.join(sc.parties)})")
+    if profiles:
+        from harness.load.profile import load_profile
+
+        for p in profiles:
+            prof = load_profile(p)
+            click.echo(f"ok  {prof.name}  ({prof.path}, load profile: {len(prof.stages)} stages, "
+                       f"{prof.timeline.duration_s:g} s, mode {prof.mode})")
+
+
+def _is_load_profile(doc: Any) -> bool:
+    return isinstance(doc, dict) and "shape" in doc and "steps" not in doc and "scenarios" not in doc
 
 
 # ---- fixtures ---------------------------------------------------------------------------------------
@@ -277,5 +331,14 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:  # a bug in the harness: one line for the user, the traceback in a file
+        import tempfile
+        import traceback
+
+        fd, path = tempfile.mkstemp(prefix="harness-internal-error-", suffix=".txt")
+        with open(fd, "w") as fh:
+            fh.write(traceback.format_exc())
+        click.echo(f"internal error: {type(exc).__name__}: {exc} (a harness bug; traceback in {path})", err=True)
+        sys.exit(ExitCode.HARNESS)
     sys.exit(ExitCode.OK)
 

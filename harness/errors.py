@@ -12,9 +12,9 @@
     │   ├── StoreError                the findings database cannot be used (harness.findings.errors)
     │   ├── UnknownFinding            no finding with that id
     │   └── TransitionError           a finding state change the life cycle does not allow
-    ├── LabError                      the embedded lab PBX could not start / is not running
+    ├── LabError                      the embedded lab PBX could not start / is not running (harness side)
     │   └── LabComponentError         one lab child (kamailio, rtpengine, services) is missing or crashed
-    ├── PartyError                    a SIP party child failed
+    ├── PartyError                    a SIP party child failed (harness side)
     │   ├── PartyCrashed              the pjsua2 child died; carries its last log lines
     │   ├── PartyTimeout              an awaited event did not come in time
     │   └── PartyCommandError         the child refused a command (limits, bad call id, pjsua2 error)
@@ -25,6 +25,9 @@
     └── BrowserError                  headless Chromium is missing or failed (harness.report.browser)
 
 Each subsystem defines its own branches next to its code; this drawing is the one map of them.
+
+"Harness side" errors (:func:`is_harness_side`) say the harness could not do its job: they are ERROR
+verdicts blamed on the harness and, when nothing else failed, exit code 3 instead of 1.
 """
 
 from __future__ import annotations
@@ -44,15 +47,22 @@ __all__ = [
     "PartyTimeout",
     "ProfileError",
     "ScenarioError",
+    "is_harness_side",
 ]
 
 
 class ExitCode(IntEnum):
-    """Exit codes of every ``harness`` command."""
+    """Exit codes of every ``harness`` command.
+
+    CI tells a broken PBX (1) from a broken harness (3): 3 means nothing was found wrong with the target,
+    but the harness could not judge it (the lab did not start, a party crashed, the harness host was
+    overloaded while checks were measured, an internal error). A run with both kinds exits 1.
+    """
 
     OK = 0  #: everything passed
-    FAILED = 1  #: at least one FAIL or ERROR verdict
+    FAILED = 1  #: at least one FAIL or ERROR verdict about the target (the PBX under test)
     USAGE = 2  #: usage or input error (bad option, malformed scenario/profile, missing file)
+    HARNESS = 3  #: only the harness failed: lab start, party crash, host overloaded, internal error
     INTERRUPTED = 130  #: SIGINT/SIGTERM; results so far are kept
 
 
@@ -60,6 +70,12 @@ class HarnessError(Exception):
     """An expected failure, reported to the user in one line."""
 
     exit_code: ExitCode = ExitCode.FAILED
+    harness_side = False  #: the harness could not do its job (not a finding about the target)
+
+
+def is_harness_side(exc: BaseException) -> bool:
+    """True for errors of the harness itself (lab, party processes), as opposed to the target's."""
+    return bool(getattr(exc, "harness_side", False))
 
 
 class InputError(HarnessError):
@@ -94,7 +110,8 @@ class FixtureError(_LocatedInputError):
 
 
 class LabError(HarnessError):
-    pass
+    exit_code = ExitCode.HARNESS
+    harness_side = True
 
 
 class LabComponentError(LabError):
@@ -107,6 +124,9 @@ class LabComponentError(LabError):
 
 
 class PartyError(HarnessError):
+    exit_code = ExitCode.HARNESS
+    harness_side = True
+
     def __init__(self, party: str, message: str, log_tail: str = ""):
         self.party, self.log_tail = party, log_tail
         super().__init__(f"party {party}: {message}")
@@ -117,7 +137,17 @@ class PartyCrashed(PartyError):
 
 
 class PartyTimeout(PartyError):
-    pass
+    """An awaited event did not come (usually the target's doing: the default), or the child did not
+    reply to a command (the harness's: ``harness_side=True``)."""
+
+    exit_code = ExitCode.FAILED
+    harness_side = False
+
+    def __init__(self, party: str, message: str, log_tail: str = "", *, harness_side: bool = False):
+        super().__init__(party, message, log_tail)
+        self.harness_side = harness_side
+        if harness_side:
+            self.exit_code = ExitCode.HARNESS
 
 
 class PartyCommandError(PartyError):

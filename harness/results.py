@@ -33,6 +33,7 @@ class ScenarioResult:
     error: dict[str, Any] | None = None
     skipped_steps: list[str] = field(default_factory=list)
     out_dir: str = ""
+    health: dict[str, Any] = field(default_factory=dict)  #: the harness's own health (harness.health)
 
     def finish(self) -> None:
         self.verdict = worst([c.verdict for c in self.checks])
@@ -43,7 +44,15 @@ class ScenarioResult:
         return {"name": self.name, "file": self.file, "verdict": self.verdict.value, "started": self.started,
                 "duration_s": round(self.duration_s, 3), "checks": [c.to_dict() for c in self.checks],
                 "sip": self.sip, "audio": self.audio, "rtp": self.rtp, "artifacts": self.artifacts,
-                "error": self.error, "skipped_steps": self.skipped_steps, "out_dir": self.out_dir}
+                "error": self.error, "skipped_steps": self.skipped_steps, "out_dir": self.out_dir,
+                "health": self.health}
+
+    def blamed_on_target(self) -> bool:
+        """A FAIL or ERROR that says something about the target (not the harness's own trouble)."""
+        if any(c.verdict is not Verdict.PASS and c.blame != "harness" for c in self.checks):
+            return True
+        return self.error is not None and self.error.get("blame") != "harness" and not any(
+            c.verdict is not Verdict.PASS for c in self.checks)
 
 
 @dataclass
@@ -61,6 +70,14 @@ class RunResult:
     def verdict(self) -> Verdict:
         v = worst([s.verdict for s in self.scenarios])
         return Verdict.ERROR if self.interrupted and v is Verdict.PASS else v
+
+    def harness_failed(self) -> bool:
+        """Not PASS, and only because of the harness: every FAIL/ERROR is blamed on the harness (its host
+        was overloaded, a party crashed, the lab failed, an internal error). Exit code 3, not 1."""
+        if self.verdict is Verdict.PASS or self.interrupted:
+            return False
+        bad = [s for s in self.scenarios if s.verdict is not Verdict.PASS]
+        return bool(bad) and not any(s.blamed_on_target() for s in bad)
 
     def counts(self) -> dict[str, int]:
         out = {v.value: 0 for v in Verdict}

@@ -12,6 +12,10 @@ Example (see ``docs/targets/`` for Asterisk and FreeSWITCH)::
       agent1: {username: "2001", password_env: PBX_PW_2001}
     numbers: {agent1: "2001", queue: "8000", ivr: "7000"}
     recordings: {dir: /var/spool/asterisk/monitor, glob: "*{call_id}*.wav", wait_s: 30}
+
+A PBX offering SIP over TLS names its port when it is not the SIP port + 1 (``pbx.tls_port``) and, for a
+private CA, the CA to trust (``pbx.tls_ca_file``); ``media.srtp`` states its SRTP policy: ``none`` (plain
+RTP only), ``offered`` (SDES-keyed SRTP accepted, plain RTP too) or ``required`` (plain RTP refused).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from harness.yamlsrc import Fields, LDict, expand_env, load_yaml
 __all__ = ["Account", "RecordingSource", "Secret", "Target", "load_target"]
 
 TRANSPORTS = ("udp", "tcp", "tls")
+SRTP_POLICIES = ("none", "offered", "required")
 
 
 class Secret(str):
@@ -82,6 +87,8 @@ class Target:
     source: str = "<built-in>"
     is_lab: bool = False
     tls_ca_file: str | None = None  #: a CA bundle to verify the PBX's TLS certificate (a private CA)
+    tls_port: int | None = None  #: SIP over TLS, when not on ``port + 1`` (the convention the probes use)
+    srtp: str | None = None  #: the PBX's SRTP policy (:data:`SRTP_POLICIES`); None when the profile does not say
 
     @property
     def sip_domain(self) -> str:
@@ -107,7 +114,10 @@ class Target:
     def public(self) -> dict[str, Any]:
         return {"name": self.name, "host": self.host, "port": self.port, "transport": self.transport,
                 "domain": self.sip_domain, "accounts": [a.public() for a in self.accounts.values()],
-                "numbers": dict(self.numbers), "source": self.source, "is_lab": self.is_lab}
+                "numbers": dict(self.numbers), "source": self.source, "is_lab": self.is_lab,
+                **({"tls_port": self.tls_port} if self.tls_port is not None else {}),
+                **({"tls_ca_file": self.tls_ca_file} if self.tls_ca_file is not None else {}),
+                **({"srtp": self.srtp} if self.srtp is not None else {})}
 
     @classmethod
     def from_mapping(cls, data: Any, source: str, *, is_lab: bool = False,
@@ -123,6 +133,7 @@ class Target:
         tls_ca_file = pbx.opt("tls_ca_file", str, None)
         if tls_ca_file is not None and not source.startswith("<"):
             tls_ca_file = str(Path(source).parent / tls_ca_file)
+        tls_port = pbx.integer("tls_port", None, low=1, high=65535)
         pbx.done()
 
         accounts: dict[str, Account] = {}
@@ -167,8 +178,10 @@ class Target:
         validate_thresholds(thresholds, source, ProfileError)
         media = f.opt("media", dict, None)
         codecs: tuple[str, ...] = ("PCMU", "PCMA")
+        srtp = None
         if media is not None:
             m = Fields(media, source, ProfileError, "media")
+            srtp = m.choice("srtp", SRTP_POLICIES, None)
             raw_codecs = m.opt("codecs", list, ["PCMU", "PCMA"])
             for i, c in enumerate(raw_codecs):
                 if c not in ("PCMU", "PCMA", "G722", "GSM", "opus", "speex", "iLBC"):
@@ -179,7 +192,7 @@ class Target:
         f.done()
         return cls(name=name, host=host, port=port, transport=transport, domain=domain, accounts=accounts,
                    numbers=numbers, recordings=recordings, thresholds=thresholds, codecs=codecs,
-                   source=source, is_lab=is_lab, tls_ca_file=tls_ca_file)
+                   source=source, is_lab=is_lab, tls_ca_file=tls_ca_file, tls_port=tls_port, srtp=srtp)
 
 
 def _password(a: Fields, env: dict[str, str]) -> str:

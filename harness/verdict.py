@@ -40,7 +40,12 @@ def worst(verdicts: list[Verdict]) -> Verdict:
 
 @dataclass
 class CheckResult:
-    """One judged measurement. ``threshold`` reads together with ``op``: PASS when ``value op threshold``."""
+    """One judged measurement. ``threshold`` reads together with ``op``: PASS when ``value op threshold``.
+
+    ``blame`` says whose problem a FAIL or ERROR is: ``""`` the target (the PBX under test), ``"harness"``
+    the harness itself (its host was overloaded, a party crashed, the lab did not start, an internal
+    error). The exit code tells them apart (:class:`harness.errors.ExitCode`).
+    """
 
     name: str
     verdict: Verdict
@@ -50,6 +55,7 @@ class CheckResult:
     op: str = ""
     detail: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    blame: str = ""
 
     @classmethod
     def compare(
@@ -73,8 +79,8 @@ class CheckResult:
         return cls(name, verdict, value, threshold, unit, op, detail, dict(metrics or {}))
 
     @classmethod
-    def error(cls, name: str, detail: str, threshold: Any = None, unit: str = "") -> CheckResult:
-        return cls(name, Verdict.ERROR, None, threshold, unit, "", detail)
+    def error(cls, name: str, detail: str, threshold: Any = None, unit: str = "", blame: str = "") -> CheckResult:
+        return cls(name, Verdict.ERROR, None, threshold, unit, "", detail, blame=blame)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

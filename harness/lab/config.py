@@ -102,16 +102,51 @@ class LabConfig:
             raise InputError(f"lab rtpengine control port {self.ng_port} clashes with the SIP/TLS ports")
 
     def as_dict(self) -> dict[str, Any]:
+        """Every field (what the lab's ``state.json`` keeps, so later commands see the lab as started)."""
         return {"ip": self.ip, "sip_port": self.sip_port, "ng_port": self.ng_port,
-                "rtp_min": self.rtp_min, "rtp_max": self.rtp_max, "record": self.record, "netns": self.netns}
+                "rtp_min": self.rtp_min, "rtp_max": self.rtp_max, "record": self.record, "netns": self.netns,
+                "hardened": self.hardened}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LabConfig:
+        """The config :meth:`as_dict` wrote. A field an older version did not write keeps its default (a
+        state without ``hardened`` is a plain lab); anything else wrong (an unknown field, a wrong type, an
+        invalid address) raises ValueError."""
+        if not isinstance(data, dict):
+            raise ValueError(f"lab config must be a mapping, got {type(data).__name__}")
+        defaults = cls().as_dict()
+        unknown = sorted(map(str, set(data) - set(defaults)))
+        if unknown:
+            raise ValueError(f"unknown lab config field(s): {', '.join(unknown)}")
+        for name, value in data.items():
+            kind = type(defaults[name])
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ValueError(f"lab config field {name}={value!r} is not {kind.__name__}")
+        cfg = cls(**data)
+        try:
+            cfg.validate()
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return cfg
+
+    def security(self, lab_dir: Path) -> dict[str, Any]:
+        """What a client of this lab must know about its transport and media security (``harness lab status``
+        shows it; the lab's target profile carries the same)."""
+        if not self.hardened:
+            return {"hardened": False, "transports": ["udp"], "tls_port": None, "tls_ca_file": None,
+                    "srtp": "none"}
+        return {"hardened": True, "transports": ["udp", "tcp", "tls"], "tls_port": self.tls_port,
+                "tls_ca_file": str(lab_dir / "cert.pem"), "srtp": "offered"}
 
 
 def lab_profile_mapping(cfg: LabConfig, rec_dir: Path) -> dict[str, Any]:
     """The lab's target profile as a plain mapping (what ``harness lab profile`` prints)."""
     pbx: dict[str, Any] = {"host": cfg.ip, "port": cfg.sip_port, "transport": "udp", "domain": LAB_DOMAIN}
-    if cfg.hardened:  # its certificate is self-signed: the profile names it as the CA to trust
-        pbx["tls_ca_file"] = str(rec_dir.parent / "cert.pem")
-    return {
+    security = cfg.security(rec_dir.parent)
+    if cfg.hardened:  # TLS on the next port; its certificate is self-signed: the profile names it as the CA
+        pbx["tls_port"] = security["tls_port"]
+        pbx["tls_ca_file"] = security["tls_ca_file"]
+    mapping: dict[str, Any] = {
         "name": "lab",
         "pbx": pbx,
         "accounts": {name: {"username": ext, "password": pw} for name, (ext, pw) in LAB_ACCOUNTS.items()},
@@ -119,6 +154,9 @@ def lab_profile_mapping(cfg: LabConfig, rec_dir: Path) -> dict[str, Any]:
         "numbers": {**{name: ext for name, (ext, _) in LAB_ACCOUNTS.items()}, "external": "00441632960123"},
         "recordings": {"dir": str(rec_dir), "glob": "pcaps/*.pcap", "format": "rtpengine-pcap", "wait_s": 5},
     }
+    if cfg.hardened:  # kamailio.cfg WITH_HARDENING: rtpengine answers an SDES offer with SRTP, plain RTP still works
+        mapping["media"] = {"srtp": security["srtp"]}
+    return mapping
 
 
 def lab_target(cfg: LabConfig, lab_dir: Path) -> Target:

@@ -49,6 +49,7 @@ class ServiceConfig:
     ring_timeout_s: float = 6.0
     max_wait_s: float = 30.0
     retry_s: float = 2.0
+    priority: str = "realtime"  #: the service parties' media scheduling (harness.sip.realtime)
 
     def prompt(self, name: str) -> str:
         return str(Path(self.prompts_dir) / name)
@@ -256,7 +257,7 @@ def run(lab_dir: Path) -> int:
     parties: list[Party] = []
     try:
         for cls, greeting, loop in ((Ivr, "ivr-menu.wav", True), (Queue, "queue-music.wav", True)):
-            party = Party(f"lab-{cls.account_name}", lab_dir, user_agent="harness-lab-pbx")
+            party = Party(f"lab-{cls.account_name}", lab_dir, user_agent="harness-lab-pbx", priority=cfg.priority)
             parties.append(party)
             party.start()
             party.add_account(target.account(cls.account_name), target, auto=AutoPolicy(

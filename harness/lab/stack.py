@@ -34,6 +34,7 @@ from harness.lab.config import LabConfig, lab_profile_mapping, lab_target
 from harness.lab.netns import Netns, NetnsPlan
 from harness.lab.probes import ng_ping, sip_options_ping
 from harness.logtail import log_tail
+from harness.sip.realtime import realtime_argv
 from harness.target import Target
 
 __all__ = ["ComponentStatus", "LabStack", "LabStatus"]
@@ -97,23 +98,29 @@ class LabStatus:
     def up(self) -> bool:
         return bool(self.components) and all(c.running and c.ready for c in self.components)
 
+    security: dict[str, Any] = field(default_factory=dict)  #: :meth:`LabConfig.security`: hardened, TLS, SRTP
+
     def as_dict(self) -> dict[str, Any]:
         return {"up": self.up, "config": self.config.as_dict(), "started_at": self.started_at,
+                "hardened": self.config.hardened, "security": self.security,
                 "components": [c.as_dict() for c in self.components], "accounts": self.accounts}
 
 
 class LabStack:
     """Start, check and stop the lab PBX living in ``lab_dir``."""
 
-    def __init__(self, lab_dir: Path, config: LabConfig | None = None):
+    def __init__(self, lab_dir: Path, config: LabConfig | None = None, *, media_priority: str = "realtime"):
         self.dir = lab_dir
+        #: the lab's processes carry media: SCHED_RR where permitted, as a PBX's would (harness.sip.realtime)
+        self.media_priority = media_priority
         self.state_file = lab_dir / "state.json"
+        self.state_error: str | None = None  #: why an existing state.json was not trusted (it is then ignored)
         state = self._read_state()
-        if config is None:
-            config = LabConfig(**state["config"]) if state and "config" in state else LabConfig.from_env()
+        if config is None:  # the running lab's own config (hardened, netns, ports), else the environment's
+            config = LabConfig.from_dict(state["config"]) if state else LabConfig.from_env()
         self.config = config
-        self.pids: dict[str, int] = dict(state.get("pids", {})) if state else {}
-        self.started_at: float | None = state.get("started_at") if state else None
+        self.pids: dict[str, int] = dict(state["pids"]) if state else {}
+        self.started_at: float | None = state["started_at"] if state else None
         self.rec_dir = lab_dir / "rec"
         #: the namespace and its line in namespace mode (impairment steps reach it as ``ctx.lab.netns``)
         self.netns = Netns(NetnsPlan.for_address(config.ip), lab_dir) if config.netns else None
@@ -121,16 +128,16 @@ class LabStack:
 
     # ---- state ------------------------------------------------------------------------------------
     def _read_state(self) -> dict[str, Any] | None:
+        """``state.json`` with its config checked (:meth:`LabConfig.from_dict`: one written before a field
+        existed is read with that field's default), pids and start time; None when there is no lab here or
+        the file cannot be trusted (treated as not running)."""
         try:
-            data = json.loads(self.state_file.read_text())
-        except (OSError, ValueError):
-            return None  # no lab here, or a state file we cannot trust: treat as not running
-        if not isinstance(data, dict):
+            return _parse_state(self.state_file.read_text())
+        except FileNotFoundError:
             return None
-        cfg = data.get("config")
-        if not isinstance(cfg, dict) or set(cfg) - set(LabConfig().as_dict()):
+        except (OSError, ValueError) as exc:  # a UnicodeDecodeError too
+            self.state_error = f"{self.state_file} is unreadable and ignored: {exc}"
             return None
-        return data
 
     def _write_state(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")
@@ -264,7 +271,7 @@ class LabStack:
         services.touch(mode=0o600)
         services.write_text(json.dumps({
             "target": lab_profile_mapping(cfg, self.rec_dir),
-            "config": {"prompts_dir": str(self._prompts_dir())}}, indent=2))
+            "config": {"prompts_dir": str(self._prompts_dir()), "priority": self.media_priority}}, indent=2))
 
     def _write_tls(self) -> None:
         """A fresh self-signed certificate for the hardened lab (its own key, 30 days) and kamailio's tls.cfg."""
@@ -302,6 +309,7 @@ class LabStack:
         return self.dir / "prompts"
 
     def _spawn(self, name: str, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
+        argv = realtime_argv(argv, self.media_priority)
         if self.netns is not None and name != "netem":
             argv = self.netns.exec_argv(argv)
         log = self.log_path(name).open("ab")
@@ -359,7 +367,7 @@ class LabStack:
 
     def status(self, probe_timeout: float = 1.0) -> LabStatus:
         cfg = self.config
-        st = LabStatus(config=cfg, started_at=self.started_at)
+        st = LabStatus(config=cfg, started_at=self.started_at, security=cfg.security(self.dir))
         for name, port, probe in (("rtpengine", cfg.ng_port, ng_ping), ("kamailio", cfg.sip_port, sip_options_ping)):
             pid = self.pids.get(name)
             running = pid is not None and pid_alive(pid, BINARIES[name])
@@ -417,6 +425,24 @@ class LabStack:
             if name in BINARIES and pid_alive(pid, BINARIES[name]):
                 _terminate_group(pid, 3.0)
         self.pids.clear()
+
+
+def _parse_state(text: str) -> dict[str, Any]:
+    """A ``state.json`` text, checked; ValueError says what is wrong with it."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    LabConfig.from_dict(data.get("config"))
+    pids = data.get("pids", {})
+    started = data.get("started_at")
+    if not isinstance(pids, dict) or not all(isinstance(k, str) and type(v) is int for k, v in pids.items()):
+        raise ValueError("pids must map component names to process ids")
+    if started is not None and (isinstance(started, bool) or not isinstance(started, (int, float))):
+        raise ValueError("started_at must be a time")
+    return {**data, "pids": pids, "started_at": started}
 
 
 def _terminate_group(pid: int, timeout: float) -> None:

@@ -11,7 +11,8 @@ address of its own when the target is on loopback, so a PBX that bans a probing 
 should, after wrong passwords) bans only that step's probes.
 
 Ports follow the usual convention when the profile names only one: UDP and TCP share the profile's
-port, TLS is on the next one (5060 -> 5061); a profile whose transport is TLS has UDP/TCP one below.
+port, TLS is on the next one (5060 -> 5061) unless the profile names it (``pbx.tls_port``); a profile whose
+transport is TLS has UDP/TCP one below.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def default_port(target: Target, transport: str) -> int:
     if transport == target.transport:
         return target.port
     if transport == "tls":
-        return target.port + 1
+        return target.tls_port or target.port + 1
     if target.transport == "tls":
         return max(1, target.port - 1)
     return target.port

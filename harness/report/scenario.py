@@ -133,6 +133,46 @@ def _rtp_table(sc: dict[str, Any]) -> Markup | None:
     return el("table", el("thead", el("tr", *(el("th", h) for h in head))), el("tbody", rows), class_="t compact")
 
 
+def _health(sc: dict[str, Any]) -> Markup | None:
+    """The harness's own health while the scenario ran: each party's clocks and the host's pressure."""
+    h = sc.get("health")
+    if not isinstance(h, dict) or not h:
+        return None
+    rows = []
+    for party, p in as_dict(h.get("parties")).items():
+        if isinstance(p, dict):
+            rows.append(el("tr", el("td", str(party)), el("td", str(p.get("scheduling") or "—")),
+                           el("td", fmt_value(p.get("media_late_max_ms")), class_="num"),
+                           el("td", fmt_value(p.get("wake_late_max_ms")), class_="num")))
+    limits = as_dict(h.get("limits"))
+    host = as_dict(h.get("host"))
+    worst = as_dict(host.get("worst_1s"))
+    pills = [("CPU pressure", worst.get("cpu_some_pct")), ("memory stalls (all tasks)", worst.get("memory_full_pct")),
+             ("I/O stalls (all tasks)", worst.get("io_full_pct")), ("CPU steal", worst.get("steal_pct"))]
+    bad = [w for w in h.get("windows") or [] if isinstance(w, dict) and w.get("overloaded")]
+    parts: list[Markup | None] = [
+        el("p", el("b", "Harness host overloaded" if h.get("overloaded") else "The harness kept time"),
+           f": limits media clock {fmt_value(limits.get('max_media_late_ms'), 'ms')} late, wake-up "
+           f"{fmt_value(limits.get('max_wake_late_ms'), 'ms')} late, memory stalls "
+           f"{fmt_value(limits.get('max_memory_full_pct'), '%')}, steal {fmt_value(limits.get('max_steal_pct'), '%')}"
+           + (" · the lab PBX shares this host" if h.get("shared_host") else ""),
+           class_="errbox" if h.get("overloaded") else "muted small"),
+        el("table", el("thead", el("tr", *(el("th", t) for t in ("party", "scheduling", "media clock late, max (ms)",
+                                                                  "wake-up late, max (ms)")))),
+           el("tbody", rows), class_="t compact") if rows else None,
+        el("div", *(el("span", el("small", k + " (worst second)"), " ", fmt_value(v, "%")) for k, v in pills),
+           class_="pills"),
+    ]
+    for w in bad:
+        reasons = "; ".join(str(r) for r in w.get("reasons") or [])
+        names = ", ".join(str(c) for c in w.get("checks") or [])
+        parts.append(el("p", f"{w.get('step')}: {reasons} — so these checks are ERROR, not the PBX's: {names}",
+                        class_="small"))
+    if h.get("unmeasured"):
+        parts.append(el("p", "Not measured: " + ", ".join(str(u) for u in h["unmeasured"]), class_="muted small"))
+    return el("div", join(parts), class_="health")
+
+
 def _player(wav: Path | None, report_dir: Path, budget: EmbedBudget) -> Markup:
     if wav is None:
         return el("p", "No received recording.", class_="muted")
@@ -211,6 +251,9 @@ def scenario_section(sc: dict[str, Any], run_dir: Path, anchor: str, report_dir:
         parts += [el("h3", "Calls"), calls]
     if rtp is not None:
         parts += [el("h3", "RTP (receiving side)"), rtp]
+    health = _health(sc)
+    if health is not None:
+        parts += [el("h3", "Harness health"), health]
     if logs:
         parts += [el("h3", "SIP ladder"), ladder_html(build_flow(logs, target_addr), anchor)]
     if audio:

@@ -40,6 +40,18 @@ class StepFailed(HarnessError):
 
 
 @dataclass
+class Window:
+    """A stretch of time in which checks were measured (by default one step's run), and those checks
+    (indexes into ``RunContext.checks``). The runner judges the harness's health over it."""
+
+    label: str
+    t0: float
+    t1: float | None = None
+    checks: list[int] = field(default_factory=list)
+    explicit: bool = False  #: the step named the span itself (e.g. a whole call judged after it ended)
+
+
+@dataclass
 class CallLeg:
     """A named call of the scenario, seen from both ends when both ends are parties."""
 
@@ -86,6 +98,8 @@ class RunContext:
         self.extra: dict[str, Any] = {}
         self.deadline = time.monotonic() + scenario.timeout_s
         self._log = log or (lambda _m: None)
+        self.windows: list[Window] = []
+        self._window: Window | None = None
 
     def log(self, message: str) -> None:
         self._log(message)
@@ -122,8 +136,28 @@ class RunContext:
         """A wait of at most ``cap`` seconds that never passes the scenario's deadline."""
         return max(0.1, min(cap, self.deadline - time.monotonic()))
 
+    # ---- measured windows -------------------------------------------------------------------------
+    def begin_window(self, label: str) -> None:
+        """Checks from now on belong to a window that starts now (the runner opens one per step)."""
+        self.end_window()
+        self._window = Window(label, time.monotonic())
+        self.windows.append(self._window)
+
+    def end_window(self) -> None:
+        w, self._window = self._window, None
+        if w is not None and w.t1 is None:
+            w.t1 = time.monotonic()
+
+    def measured(self, t0: float, t1: float) -> None:
+        """The current window's checks were measured over ``[t0, t1]`` (monotonic seconds), not while the
+        step ran: e.g. a whole call's audio judged after the call ended."""
+        if self._window is not None:
+            self._window.t0, self._window.t1, self._window.explicit = t0, t1, True
+
     # ---- results ----------------------------------------------------------------------------------
     def check(self, result: CheckResult) -> CheckResult:
+        if self._window is not None:
+            self._window.checks.append(len(self.checks))
         self.checks.append(result)
         mark = {Verdict.PASS: "ok", Verdict.FAIL: "FAIL", Verdict.ERROR: "ERROR"}[result.verdict]
         value = result.value if result.value is not None else "-"

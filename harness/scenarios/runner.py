@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 import socket
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 import harness
-from harness.errors import HarnessError, LabError, PartyError, PartyTimeout
+from harness.errors import HarnessError, LabError, PartyError, PartyTimeout, is_harness_side
+from harness.health import HealthLimits, HostMonitor, PartySeries, assess
 from harness.lab.stack import LabStack
 from harness.report.junit import write_junit
 from harness.results import RunResult, ScenarioResult, write_json_atomic
@@ -58,9 +60,12 @@ class RunSink(Protocol):
 
 class Runner:
     def __init__(self, target: Target, out_dir: Path, *, lab: LabStack | None = None,
-                 log: Callable[[str], None] = print, sinks: list[RunSink] | None = None):
+                 log: Callable[[str], None] = print, sinks: list[RunSink] | None = None,
+                 media_priority: str = "realtime"):
         self.target, self.out_dir, self.lab, self.log = target, out_dir, lab, log
         self.sinks = list(sinks or [])
+        self.media_priority = media_priority  #: the parties' scheduling (harness.sip.realtime)
+        self.monitor: HostMonitor | None = None
         self.local_ip = local_ip_for(target.host, target.port)  # 127.0.0.1 for the loopback lab
         self.run = RunResult(run_id=out_dir.name, out_dir=str(out_dir), target=target.public(),
                              harness_version=harness.__version__)
@@ -75,6 +80,7 @@ class Runner:
         self.save()
         for sink in self.sinks:
             sink.run_started(self.run)
+        self.monitor = HostMonitor().start()
         try:
             for sc in scenarios:
                 self.run.scenarios.append(self.run_one(sc))
@@ -85,6 +91,7 @@ class Runner:
             self.run.interrupted = True
             raise
         finally:
+            self.monitor.stop()
             self.run.finished = time.time()
             self.save()
             for sink in self.sinks:
@@ -106,29 +113,43 @@ class Runner:
         current = "setup"
         interrupted = False
         try:
+            ctx.begin_window("setup")
             if self._setup(ctx):
                 for entry in sc.steps:
                     current = entry.label
                     if time.monotonic() > ctx.deadline:
                         raise StepFailed(f"scenario timeout of {sc.timeout_s:.0f} s reached")
+                    ctx.begin_window(current)
                     entry.step.run(ctx)
+                    ctx.end_window()
         except StepFailed as exc:
             res.error = {"step": current, "line": _line_of(sc, current), "message": str(exc), "kind": "failed"}
             self.log(f"    stopped at {current}: {exc}")
         except HarnessError as exc:
             tail = getattr(exc, "log_tail", "")
+            blame = "harness" if is_harness_side(exc) else ""
             res.error = {"step": current, "line": _line_of(sc, current), "message": str(exc),
-                         "kind": type(exc).__name__, "log_tail": tail}
-            ctx.check(CheckResult.error(f"step:{current}", str(exc)))
+                         "kind": type(exc).__name__, "log_tail": tail, "blame": blame}
+            ctx.check(CheckResult.error(f"step:{current}", str(exc), blame=blame))
+        except Exception as exc:  # a bug in the harness: this scenario is an ERROR, the run goes on
+            where = sdir / "internal-error.txt"
+            where.write_text(traceback.format_exc())
+            message = f"internal error ({type(exc).__name__}: {exc}); traceback in {where.name}"
+            res.error = {"step": current, "line": _line_of(sc, current), "message": message,
+                         "kind": "internal", "blame": "harness"}
+            ctx.check(CheckResult.error(f"step:{current}", message, blame="harness"))
+            ctx.artifacts["internal_error"] = where.name
         except KeyboardInterrupt:
             interrupted = True
             res.error = {"step": current, "line": _line_of(sc, current), "message": "interrupted",
                          "kind": "interrupted"}
             ctx.check(CheckResult.error(f"step:{current}", "the run was interrupted"))
         finally:
+            ctx.end_window()
             if res.error is not None:
                 done = {e.label for e in sc.steps[: _index_of(sc, current) + 1]}
                 res.skipped_steps = [e.label for e in sc.steps if e.label not in done]
+            res.health = self._settle_health(ctx, t0)
             self._collect_rtp(ctx)
             self._teardown(ctx)
             self._check_lab(ctx)
@@ -151,7 +172,7 @@ class Runner:
         sc, target = ctx.scenario, self.target
         for name in sc.parties:
             ctx.parties[name] = Party(name, ctx.out_dir, local_ip=self.local_ip, transport=target.transport,
-                                      codecs=target.codecs)
+                                      codecs=target.codecs, priority=self.media_priority)
         with ThreadPoolExecutor(max_workers=max(1, len(ctx.parties))) as pool:
             for fut in [pool.submit(p.start) for p in ctx.parties.values()]:
                 fut.result()
@@ -186,6 +207,59 @@ class Runner:
         if not ok:
             raise StepFailed("registration failed; the scenario's steps were not run")
         return ok
+
+    def _settle_health(self, ctx: RunContext, t_start: float) -> dict[str, Any]:
+        """Judge the harness's own health over every window that measured checks (harness.health).
+
+        A FAIL or ERROR measured while the harness was starved becomes ERROR blamed on the harness, with
+        the figures; it never blames the PBX. Returns the scenario's health for results.json.
+        """
+        series: list[PartySeries] = []
+        missing: list[str] = []
+        for name, party in ctx.parties.items():
+            if not party.alive:
+                missing.append(name)
+                continue
+            try:
+                series.append(PartySeries.from_reply(name, party.health(t_start - 1.0)))
+            except PartyError:
+                missing.append(name)
+        limits = health_limits(ctx)
+        now = time.monotonic()
+        monitor = self.monitor
+        shared_host = self.lab is not None
+        windows = []
+        overloaded = False
+        for w in ctx.windows:
+            if not w.checks:
+                continue
+            t1 = w.t1 if w.t1 is not None else now
+            host = monitor.over(w.t0, t1) if monitor is not None else {}
+            wh = assess(w.t0, t1, series, host, limits)
+            names = [ctx.checks[i].name for i in w.checks]
+            windows.append({"step": w.label, "checks": names, **wh.as_dict()})
+            if not wh.overloaded:
+                continue
+            overloaded = True
+            turned = []
+            for i in w.checks:
+                c = ctx.checks[i]
+                if c.verdict is Verdict.PASS:
+                    continue
+                measured = f"{c.value}{(' ' + c.unit) if c.unit else ''}" if c.value is not None else "no value"
+                c.detail = (f"{wh.diagnosis(shared_host)}; measured {measured} against {c.op} {c.threshold}"
+                            + (f" ({c.detail})" if c.detail else "")).replace("  ", " ")
+                c.verdict, c.blame = Verdict.ERROR, "harness"
+                c.metrics = {**c.metrics, "health": {"overloaded": True, "reasons": wh.reasons,
+                                                     "window_s": round(t1 - w.t0, 2)}}
+                turned.append(c.name)
+            if turned:
+                self.log(f"    ERROR {wh.diagnosis(shared_host)}")
+                self.log(f"          so these checks of {w.label} are ERROR, not the PBX's: {', '.join(turned)}")
+        whole = assess(t_start, now, series, monitor.over(t_start, now) if monitor is not None else {}, limits)
+        return {"overloaded": overloaded, "limits": limits.as_dict(), "parties": whole.parties, "host": whole.host,
+                "unmeasured": [f"party {n} (not running)" for n in missing] + whole.unmeasured,
+                "shared_host": shared_host, "windows": windows}
 
     def _collect_rtp(self, ctx: RunContext) -> None:
         for alias, leg in ctx.calls.items():
@@ -233,6 +307,14 @@ class Runner:
                 if path.exists():
                     out[f"{kind}:{name}"] = path.name
         return out
+
+
+def health_limits(ctx: RunContext) -> HealthLimits:
+    """The health limits: scenario ``thresholds.health`` over target ``thresholds.health`` over defaults."""
+    merged: dict[str, Any] = {}
+    for source in (ctx.target.thresholds, ctx.scenario.thresholds):
+        merged.update(source.get("health") or {})
+    return HealthLimits.from_mapping(merged)
 
 
 def _reg_hint(code: int, reason: str) -> str:

@@ -94,7 +94,7 @@ def lab_running(settings: Settings, stack: LabStack | None, log: Callable[[str],
         if stack is not None and not stack.is_running():
             if stack.pids:
                 stack.stop()  # a lab that crashed earlier: clean up what is left
-            stack = LabStack(settings.lab_dir, LabConfig.from_env())
+            stack = LabStack(settings.lab_dir, LabConfig.from_env(), media_priority=settings.media_priority)
             stack.start()
             started = True
             log(f"started the lab PBX at {stack.config.ip}:{stack.config.sip_port}")
@@ -122,4 +122,5 @@ def run_session(settings: Settings, paths: list[Path], *, target_file: Path | No
         raise InputError(f"run directory {out} exists and is not empty; choose another with --out")
     with lab_running(settings, stack, log) as stack:
         target = stack.target if stack is not None else target
-        return Runner(target, out.resolve(), lab=stack, log=log, sinks=sinks).run_all(scenarios)
+        return Runner(target, out.resolve(), lab=stack, log=log, sinks=sinks,
+                      media_priority=settings.media_priority).run_all(scenarios)

@@ -380,6 +380,9 @@ class ExpectAudio:
                                         "its received audio cannot be judged"))
             return
         prefix = "audio" if self.alias == "main" else f"audio:{self.alias}"
+        start = leg.times.get("t_200", leg.t_invite)
+        if start is not None:  # the recordings cover the call: that is when the harness had to keep time
+            ctx.measured(start, leg.times.get("t_disconnected", time.monotonic()))
         directions = [(leg.caller, leg.callee, leg.callee_call), (leg.callee, leg.caller, leg.caller_call)]
         if self.direction == "caller->callee":
             directions = directions[:1]

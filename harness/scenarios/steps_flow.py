@@ -93,6 +93,11 @@ class Transfer:
 
         final = self._final_notify(ctx, me, my_call, transferee, marks)
         elapsed = round((time.monotonic() - t0) * 1000.0, 1)
+        # the transferee's REFER and the target's INVITE came before the NOTIFY the transferor saw, but
+        # through other pipes: let those parties' events catch up before looking for them
+        transferee.sync()
+        if target is not None:
+            target.sync()
         code = final.get("code") if final else None
         refer_refused = bool(final) and not transferee.find(
             lambda e: e["event"] == "xfer_request" and bool(e.get("accepted")), marks["transferee"])
@@ -211,6 +216,8 @@ class Transfer:
                               detail=f"expected the transfer to fail ({self.expect})"))
         # the transferee must still be connected to the transferor
         time.sleep(0.3)
+        transferee.sync()
+        me.sync()
         alive = not transferee.find(call_state_is(transferee_call, "DISCONNECTED")) and not me.find(
             call_state_is(my_call, "DISCONNECTED"))
         ctx.check(CheckResult(f"{name}:recovered", Verdict.PASS if alive else Verdict.FAIL,
@@ -394,6 +401,9 @@ class ExpectAnsweredBy:
             ev: Event = me.wait_event(call_state_is(str(inc["call"]), "CONFIRMED", "DISCONNECTED"), ctx.remaining(5.0),
                                f"{self.party} to answer")
         except PartyTimeout:
+            for p in ctx.parties.values():
+                with contextlib.suppress(HarnessError):
+                    p.sync()
             others = [n for n, p in ctx.parties.items() if n != self.party
                       and p.find(lambda e: e["event"] == "incoming" and e["t"] >= since)]
             ctx.check(CheckResult(name, Verdict.FAIL, ", ".join(others) or "nobody", self.party,
@@ -413,6 +423,7 @@ class ExpectAnsweredBy:
                                       float(ctx.threshold("answer_time_ms", self.max_answer_ms)), "ms",
                                       detail=f"the caller's INVITE -> {self.party} answered"))
         for other in self.skipped:
+            ctx.party(other).sync()
             offered = ctx.party(other).find(lambda e: e["event"] == "incoming" and e["t"] >= since)
             took = offered and ctx.party(other).find(call_state_is(str(offered["call"]), "CONFIRMED"))
             ok = bool(offered) and not took
@@ -457,6 +468,9 @@ class ExpectRecording:
         except HarnessError as exc:
             ctx.check(CheckResult(f"{name}:found", Verdict.FAIL, None, "a recording", detail=str(exc)))
             return
+        start = leg.times.get("t_200", leg.t_invite)
+        if start is not None:  # the PBX recorded the whole call
+            ctx.measured(start, leg.times.get("t_disconnected", time.monotonic()))
         shown = rec.mix or rec.dir1 or rec.dir2
         if shown is not None:
             ctx.artifacts[f"pbx_recording:{self.alias}"] = shown.name

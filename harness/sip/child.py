@@ -36,7 +36,9 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 import pjsua2 as pj  # noqa: E402  (must come after the fd shuffle above)
 
+from harness.sip.health import HealthBook, Watchdog, make_clock_probe  # noqa: E402
 from harness.sip.protocol import LIMITS, decode, encode  # noqa: E402
+from harness.sip.realtime import Priority, elevate  # noqa: E402
 
 STATE_NAMES = {
     pj.PJSIP_INV_STATE_NULL: "NULL",
@@ -83,6 +85,10 @@ class Child:
         self.new_call_times: list[float] = []
         self.players = 0
         self.running = True
+        self.health = HealthBook()
+        self.watchdog: Watchdog | None = None
+        self.clock_probe: Any = None
+        self.priority = Priority("normal")
 
     # ---- output -----------------------------------------------------------------------------------
     def emit(self, event: str, **fields: Any) -> None:
@@ -138,6 +144,8 @@ class Child:
     def cmd_init(self, a: dict[str, Any]) -> dict[str, Any]:
         if self.ep is not None:
             raise CommandError("already initialised")
+        # before pjsua creates its media threads, which inherit the policy (see harness.sip.realtime)
+        self.priority = elevate(str(a.get("priority", "realtime")))
         ep = pj.Endpoint()
         ep.libCreate()
         cfg = pj.EpConfig()
@@ -186,11 +194,18 @@ class Child:
         # (hold, re-INVITE): without it the bridge writes nothing and the WAV loses that time
         self.silence = pj.ToneGenerator()
         self.silence.createToneGenerator(cfg.medConfig.clockRate)
+        # the party's own health: its wake-ups and its media clock (harness.sip.health)
+        self.clock_probe = make_clock_probe(pj, self.health, cfg.medConfig.clockRate,
+                                            int(cfg.medConfig.audioFramePtime or 20))
+        self.silence.startTransmit(self.clock_probe)
+        self.watchdog = Watchdog(self.health)
+        self.watchdog.start()
         self.local_ip = tc.boundAddress
         self.rtp_port = int(a.get("rtp_port", 40000))
         self.rtp_range = int(a.get("rtp_range", 100))
         info = ep.transportGetInfo(self.transport_id)
-        return {"sip_address": info.localName, "pid": os.getpid(), "limits": LIMITS}
+        return {"sip_address": info.localName, "pid": os.getpid(), "limits": LIMITS,
+                "priority": self.priority.as_dict()}
 
     def cmd_add_account(self, a: dict[str, Any]) -> dict[str, Any]:
         if self.ep is None:
@@ -358,6 +373,12 @@ class Child:
             raise CommandError(f"no call {a['call']!r}")
         return c.info_dict()
 
+    def cmd_health(self, a: dict[str, Any]) -> dict[str, Any]:
+        """The health buckets from monotonic time ``since`` (to ``until``), and the scheduling it runs under."""
+        until = a.get("until")
+        return {**self.health.since(float(a.get("since", 0.0)), None if until is None else float(until)),
+                "priority": self.priority.as_dict(), "now": time.monotonic()}
+
     def cmd_ping(self, a: dict[str, Any]) -> dict[str, Any]:
         return {"calls": len(self.live_calls()), "accounts": list(self.accounts)}
 
@@ -446,6 +467,12 @@ class Child:
                 acc.shutdown()
         self.pump(0.5)
         self.accounts.clear()
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        if self.clock_probe is not None:
+            with contextlib.suppress(pj.Error):
+                self.silence.stopTransmit(self.clock_probe)
+            self.clock_probe = None
         self.silence = None
         gc.collect()
         self.emit("bye")

@@ -90,8 +90,9 @@ class Party:
 
     def __init__(self, name: str, workdir: Path, *, local_ip: str = "127.0.0.1", transport: str = "udp",
                  codecs: tuple[str, ...] = ("PCMU", "PCMA"), rtp_port: int | None = None,
-                 user_agent: str = "harness-party"):
+                 user_agent: str = "harness-party", priority: str = "realtime"):
         self.name = name
+        self.priority = priority  #: "realtime" (SCHED_RR when permitted) or "normal": harness.sip.realtime
         self.workdir = workdir
         self.local_ip, self.transport, self.codecs, self.user_agent = local_ip, transport, codecs, user_agent
         self.rtp_port = rtp_port if rtp_port is not None else random.randrange(50000, 59600, 2)
@@ -106,6 +107,8 @@ class Party:
         self._reader: threading.Thread | None = None
         self.accounts: dict[str, Account] = {}
         self.sip_address = ""
+        self.pid: int | None = None
+        self.scheduling: dict[str, Any] = {}  #: what the child got (policy, priority, why not real-time)
 
     # ---- life cycle -------------------------------------------------------------------------------
     def __enter__(self) -> Party:
@@ -129,8 +132,10 @@ class Party:
         self.wait_event(lambda e: e["event"] == "hello", timeout, "the child to start")
         res = self.request("init", timeout=timeout, local_ip=self.local_ip, transport=self.transport,
                            codecs=list(self.codecs), rtp_port=self.rtp_port, rtp_range=200,
-                           log_file=str(self.sip_log_file), user_agent=self.user_agent)
+                           log_file=str(self.sip_log_file), user_agent=self.user_agent, priority=self.priority)
         self.sip_address = res.get("sip_address", "")
+        self.pid = res.get("pid")
+        self.scheduling = dict(res.get("priority") or {})
 
     def close(self, timeout: float = 5.0) -> None:
         """Ask the child to hang up, unregister and exit; kill it if it does not within ``timeout``."""
@@ -217,7 +222,8 @@ class Party:
         try:
             reply = q.get(timeout=timeout)
         except queue.Empty:
-            raise PartyTimeout(self.name, f"no reply to '{cmd}' within {timeout:.1f} s", self.log_tail()) from None
+            raise PartyTimeout(self.name, f"no reply to '{cmd}' within {timeout:.1f} s", self.log_tail(),
+                               harness_side=True) from None
         finally:
             self._replies.pop(mid, None)
         if reply.get("dead"):
@@ -245,6 +251,17 @@ class Party:
             dropped = max(0, min(before, len(self.history)))
             del self.history[:dropped]
             return dropped
+
+    def sync(self, timeout: float = 5.0) -> None:
+        """Wait until every event the child emitted so far is in :attr:`history`.
+
+        The child answers commands in order, after the events it emitted before them, so a reply to
+        ``ping`` means the history is caught up. Use it before :meth:`find` for an event that another
+        party's event implies already happened (the transferee's REFER before the transferor's final
+        NOTIFY): each party's events come through their own pipe and reader thread, so without it the
+        other party's event may still be on its way.
+        """
+        self.request("ping", timeout=timeout)
 
     def find(self, pred: Callable[[Event], bool], since: int = 0) -> Event | None:
         with self._cond:
@@ -342,6 +359,10 @@ class Party:
 
     def info(self, call: str) -> dict[str, Any]:
         return self.request("info", call=call)
+
+    def health(self, since: float, until: float | None = None) -> dict[str, Any]:
+        """The child's health buckets (wake-up and media clock lateness) between monotonic times."""
+        return self.request("health", since=since, **({"until": until} if until is not None else {}))
 
 
 def _with_display(uri: str, display: str) -> str:

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.lab import LabStack
+from harness.lab.stack import port_free
 from harness.scenarios import load_paths
 from harness.scenarios.context import RunContext
 from harness.scenarios.registry import REGISTRY, ParseScope, step
 from harness.scenarios.runner import Runner
 from harness.yamlsrc import Fields
 
+from .cli_lines import BASE, Ports, sh
 from .conftest import REPO, write_scenario
 
 
@@ -26,10 +28,20 @@ def run_cli(lab_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=180, cwd=REPO, env=dict(os.environ))
 
 
-def test_nightly_suite_passes_against_the_lab(lab: LabStack, lab_home: Path, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    proc = run_cli(lab_home, "scenarios/nightly.yaml", "--out", str(out), "-q")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+NIGHTLY = "scripts/nightly.sh"  #: README's first command
+NIGHTLY_RUN = "harness run scenarios/nightly.yaml"  #: the README line it runs, with its extra arguments
+NIGHTLY_PORTS = Ports(BASE + 900, BASE + 902, BASE + 910, BASE + 988)  # its own lab, apart from the session's
+
+
+def test_nightly_script_passes_with_a_lab_it_starts_and_stops(tmp_path: Path) -> None:
+    """``scripts/nightly.sh``: setup (quick when everything is installed), then the nightly suite against a
+    lab it starts and stops itself (a home and ports of its own), here with ``--out`` for the results."""
+    assert f"exec .venv/bin/{NIGHTLY_RUN} \"$@\"" in (REPO / NIGHTLY).read_text()
+    home, out = tmp_path / "home", tmp_path / "run"
+    proc = sh(f"{NIGHTLY} --out {out}", cwd=REPO, home=home, ports=NIGHTLY_PORTS, timeout=420)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr
+    assert proc.stdout.startswith("setup: ready (harness, version ")
+    assert f"started the lab PBX at 127.0.0.1:{NIGHTLY_PORTS.sip}" in proc.stdout
     assert f"results: {out / 'results.json'}" in proc.stdout
     data = json.loads((out / "results.json").read_text())
     assert data["verdict"] == "PASS"
@@ -49,8 +61,10 @@ def test_nightly_suite_passes_against_the_lab(lab: LabStack, lab_home: Path, tmp
     assert set(suites) == {s["name"] for s in data["scenarios"]}
     assert all(s["verdict"] == "PASS" for s in data["scenarios"]), [
         (s["name"], [c["name"] for c in s["checks"] if c["verdict"] != "PASS"]) for s in data["scenarios"]]
-    # the lab was already running: the run must leave it running
-    assert lab.is_running()
+    # it started the lab: it stopped it again
+    assert "stopped the lab PBX" in proc.stdout
+    assert not (home / "lab" / "state.json").exists()
+    assert port_free("127.0.0.1", NIGHTLY_PORTS.sip) and port_free("127.0.0.1", NIGHTLY_PORTS.ng)
 
 
 def test_silent_party_fails_naming_the_silent_direction(lab: LabStack, lab_home: Path, tmp_path: Path) -> None:
@@ -116,7 +130,10 @@ def test_crashed_party_is_an_error_and_the_run_goes_on(lab: LabStack, tmp_path: 
     assert first.error is not None and first.error["kind"] == "PartyCrashed"
     assert "SIGABRT" in first.error["message"] and first.error["step"] == "step 2 (test_crash)"
     assert first.error["log_tail"]
+    assert first.error["blame"] == "harness"  # a crashed party is the harness's trouble, not the PBX's
+    assert [c.blame for c in first.checks if c.verdict.value != "PASS"] == ["harness"]
     assert first.skipped_steps == ["step 3 (talk)"]
     assert second.verdict.value == "PASS", [c for c in second.checks if c.verdict.value != "PASS"]
     stored = json.loads((tmp_path / "run" / "results.json").read_text())
     assert [s["verdict"] for s in stored["scenarios"]] == ["ERROR", "PASS"]
+    assert result.harness_failed()  # 'harness run' exits 3: CI tells it from a PBX's FAIL

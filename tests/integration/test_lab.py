@@ -61,7 +61,7 @@ def test_crashed_component_is_reported(tmp_path: Path) -> None:
 
 def test_missing_binary_is_a_clear_error(tmp_path: Path) -> None:
     res = harness(tmp_path, "lab", "up", env={"PATH": str(tmp_path)})
-    assert res.returncode == 1
+    assert res.returncode == 3  # the lab did not start: the harness failed, not a PBX
     assert "'rtpengine' is not installed" in res.stderr
     assert "Traceback" not in res.stderr
 
@@ -72,6 +72,6 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", SIP_PORT))
         res = harness(tmp_path, "lab", "up")
-    assert res.returncode == 1
+    assert res.returncode == 3
     assert f"127.0.0.1:{SIP_PORT} is in use" in res.stderr
     assert "Traceback" not in res.stderr

@@ -89,7 +89,7 @@ def _generic(c: Clues) -> Diagnosis:
                          "cause with 'harness findings note'.")
 
 
-_RULE_MODULES = ("signalling", "media", "audio", "transfer", "recording")
+_RULE_MODULES = ("harness_side", "signalling", "media", "audio", "transfer", "recording")
 
 
 def _load_rules() -> None:
