@@ -178,12 +178,15 @@ def retest_command(click_ctx: click.Context, finding_ids: tuple[int, ...], all_f
             raise SystemExit(ExitCode.INTERRUPTED) from None
     for o in outcomes:
         click.echo("")
-        click.echo(f"finding #{o.finding.id} ({o.finding.key}): "
-                   f"{'PASSED' if o.passed else 'FAILED'} -> {o.finding.state.value}")
+        verdict = "INCONCLUSIVE (the harness failed, not the PBX)" if o.inconclusive else \
+            "PASSED" if o.passed else "FAILED"
+        click.echo(f"finding #{o.finding.id} ({o.finding.key}): {verdict} -> {o.finding.state.value}")
         for line in format_rows(o.rows):
             click.echo(line)
         click.echo(f"  run: {o.run_dir}")
-    raise SystemExit(ExitCode.OK if all(o.passed for o in outcomes) else ExitCode.FAILED)
+    if all(o.passed for o in outcomes):
+        raise SystemExit(ExitCode.OK)
+    raise SystemExit(ExitCode.HARNESS if all(o.passed or o.inconclusive for o in outcomes) else ExitCode.FAILED)
 
 
 def only_failed_paths(settings: Settings, db: Path | None = None) -> list[Path]:

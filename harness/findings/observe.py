@@ -16,7 +16,10 @@ from harness.findings.model import FindingKey, Observation, ScenarioRecord
 from harness.findings.rules import diagnose
 from harness.results import ScenarioResult
 
-__all__ = ["observe", "sha256_file", "target_file", "title_of"]
+__all__ = ["HARNESS_CHECK", "observe", "sha256_file", "target_file", "title_of"]
+
+#: the finding a scenario's harness-side failures share (like "scenario" for a scenario without a check)
+HARNESS_CHECK = "harness"
 
 
 def sha256_file(path: Path | None) -> str | None:
@@ -69,8 +72,22 @@ def observe(run_dir: Path, result: ScenarioResult, target: dict[str, Any],
         failing = [{"name": "scenario", "verdict": result.verdict.value, "value": None, "threshold": None,
                     "unit": "", "op": "", "detail": err.get("message") or "the scenario ended without a verdict",
                     "metrics": {}}]
+    # what the harness itself could not judge (its host overloaded, a party crashed, an internal error) is
+    # one finding of the scenario, "harness": it must not open, reopen or re-diagnose a finding about the PBX
+    own = [c for c in failing if c.get("blame") == "harness"]
+    failing = [c for c in failing if c.get("blame") != "harness"]
     observations: dict[str, Observation] = {}
     logs: dict[str, Any] = {}  # each party's SIP log is parsed once for all the scenario's checks
+    if own:
+        first = own[0]
+        names = ", ".join(str(c.get("name")) for c in own[:6]) + (f" and {len(own) - 6} more" if len(own) > 6 else "")
+        clues = Clues(check=first, scenario=data, scenario_dir=sdir, target=target, log_cache=logs)
+        chk = {**first, "name": HARNESS_CHECK, "verdict": "ERROR", "value": None, "threshold": None, "unit": "",
+               "op": "", "detail": f"{len(own)} check(s) not judged because of the harness ({names}): "
+                                   f"{first.get('detail')}"}
+        observations[HARNESS_CHECK] = Observation(
+            key=FindingKey(result.name, HARNESS_CHECK, target_key), verdict="ERROR", check=chk, title=title_of(chk),
+            diagnosis=diagnose(clues), evidence=collect_evidence(clues))
     for chk in failing:
         name = str(chk.get("name"))
         if name in observations:  # the same check twice in one scenario counts once

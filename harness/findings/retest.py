@@ -25,7 +25,7 @@ from harness.errors import InputError
 from harness.findings.compare import CompareRow, compare_checks, measured
 from harness.findings.lifecycle import on_retest
 from harness.findings.model import Action, Finding
-from harness.findings.observe import sha256_file
+from harness.findings.observe import HARNESS_CHECK, sha256_file
 from harness.findings.sink import FindingsSink
 from harness.findings.snapshot import write_snapshot
 from harness.findings.store import FindingsStore
@@ -41,6 +41,7 @@ class RetestOutcome:
     run_dir: Path
     rows: list[CompareRow]
     warnings: list[str] = field(default_factory=list)
+    inconclusive: bool = False  #: the harness could not judge the check (its ERROR is blamed on the harness)
 
 
 def retest_findings(settings: Settings, store: FindingsStore, findings: list[Finding], *, out_base: Path,
@@ -111,18 +112,25 @@ def _retest_group(settings: Settings, store: FindingsStore, scenario: Path, targ
     outcomes, retests = [], []
     for f in group:
         new = next((c for c in after if c.get("name") == f.key.check), None)
+        inconclusive = False
         if f.key.check == "scenario":
             passed = after_sc is not None and after_sc.verdict.value == "PASS"
+        elif f.key.check == HARNESS_CHECK:  # the harness's own trouble: gone when nothing is blamed on it
+            passed = after_sc is not None and not any(c.get("blame") == "harness" and c.get("verdict") != "PASS"
+                                                      for c in after)
         else:
             passed = new is not None and new.get("verdict") == "PASS"
+            # the harness could not judge the check this time: that verifies nothing and reopens nothing
+            inconclusive = new is not None and not passed and new.get("blame") == "harness"
         old = next((c for c in before[f.id][1] if c.get("name") == f.key.check), None)
-        action = on_retest(f.state, passed)
-        note = (f"retest {'passed' if passed else 'failed'} in run {out.name}: {f.key.check} {measured(old)} -> "
-                f"{measured(new)}")
+        action = Action.RETESTED if inconclusive else on_retest(f.state, passed)
+        outcome = "was inconclusive (the harness failed, not the PBX)" if inconclusive else \
+            "passed" if passed else "failed"
+        note = f"retest {outcome} in run {out.name}: {f.key.check} {measured(old)} -> {measured(new)}"
         updated = store.transition(f.id, action, note, run_id=sink.run.id if sink.run else None)
         rows = compare_checks(before[f.id][1], after, f.key.check)
-        outcomes.append(RetestOutcome(updated, passed, action, out, rows, warnings))
-        retests.append({"finding": f.id, "passed": passed, "action": action.value,
+        outcomes.append(RetestOutcome(updated, passed, action, out, rows, warnings, inconclusive))
+        retests.append({"finding": f.id, "passed": passed, "inconclusive": inconclusive, "action": action.value,
                         "before": {"run": before[f.id][0], "checks": before[f.id][1]},
                         "after": {"run": run_ref, "checks": after}, "rows": [r.to_dict() for r in rows]})
         sink.touched[f.id] = action.value

@@ -284,3 +284,51 @@ def test_every_scenario_is_stored_once_even_when_results_are_not_kept(tmp_path: 
     sink.run_finished(run)  # 'last' was reported already: not stored twice
     assert len(store.scenarios(sink.run.id if sink.run and sink.run.id else 0)) == 21
     assert store.findings()[0].occurrences == 21
+
+
+# ---- failures of the harness itself ----------------------------------------------------------------------
+def overloaded(name: str = "register:agent") -> CheckResult:
+    return CheckResult(name, Verdict.ERROR, 401, 200, "SIP", "==", "harness host overloaded: party agent woke 900 ms "
+                       "late (limit 100 ms)", {"health": {"overloaded": True, "window_s": 2.0,
+                                                          "reasons": ["party agent woke 900 ms late (limit 100 ms)"]}},
+                       blame="harness")
+
+
+def test_harness_failures_are_one_finding_of_their_own_and_leave_the_pbxs_alone(tmp_path: Path,
+                                                                                 scenario_file: Path) -> None:
+    store = SqliteStore(tmp_path / "f.db")
+    out = tmp_path / "run-1"
+    feed(FindingsSink(store), out, [agent_fails(tmp_path, out, scenario_file)])
+    (f,) = store.findings()
+    store.transition(f.id, Action.FIXED, "password corrected")
+    # the next night the same check could not be judged: the harness's host was starved
+    out2 = tmp_path / "run-2"
+    res = scenario_result("connect", scenario_file, [reg_ok(), overloaded(), overloaded("audio:caller->agent:mos")])
+    feed(FindingsSink(store), out2, [res])
+    pbx, own = store.findings()
+    assert pbx.id == f.id and pbx.state is State.FIXED and pbx.occurrences == 1  # not reopened, not seen
+    assert pbx.diagnosis is not None and pbx.diagnosis.rule == "auth_failure"
+    assert own.key.check == "harness" and own.verdict == "ERROR" and own.state is State.OPEN
+    assert own.diagnosis is not None and own.diagnosis.rule == "harness_overloaded"
+    assert "2 check(s) not judged because of the harness (register:agent, audio:caller->agent:mos)" in own.title
+
+
+def test_a_retest_the_harness_could_not_judge_is_inconclusive(tmp_path: Path, scenario_file: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SqliteStore(tmp_path / "f.db")
+    out = tmp_path / "run-1"
+    feed(FindingsSink(store), out, [agent_fails(tmp_path, out, scenario_file)])
+    (f,) = store.findings()
+    store.transition(f.id, Action.FIXED, "password corrected")
+
+    def starved(settings: Settings, paths: list[Path], *, target_file: Path | None, out: Path,
+                log: Callable[[str], None] = print, sinks: list[Any] | None = None, **_: Any) -> RunResult:
+        res = scenario_result("connect", paths[0], [reg_ok(), overloaded()])
+        return feed(sinks[0] if sinks else FindingsSink(SqliteStore(tmp_path / "x.db")), out, [res])
+
+    monkeypatch.setattr(session, "run_session", starved)
+    (o,) = retest_findings(Settings(home=tmp_path), store, [store.finding(f.id)], out_base=tmp_path / "reports",
+                           log=lambda _m: None)
+    assert o.inconclusive and not o.passed and o.action is Action.RETESTED
+    assert o.finding.state is State.FIXED  # neither verified nor reopened
+    assert "retest was inconclusive (the harness failed, not the PBX)" in o.finding.history[-1].note
