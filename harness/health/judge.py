@@ -16,6 +16,9 @@ The limits (``thresholds: {health: {...}}`` in a target profile or scenario over
   of the time.
 - ``max_steal_pct`` 20: in the worst second, the hypervisor ran other guests on our CPUs this share
   of the time.
+- ``max_lab_wait_ms`` 40: against the embedded lab, a lab process (rtpengine, kamailio, the IVR/queue
+  services) that waited this long for a CPU within 100 ms relayed media late (:mod:`harness.health.procs`):
+  the lab PBX shares the host, so that is the host's doing, not the PBX software's.
 
 CPU pressure is reported but does not decide: the parties run under SCHED_RR where permitted, so
 another process's CPU use delays them only when it shows in their own clocks.
@@ -35,6 +38,7 @@ class HealthLimits:
     max_wake_late_ms: float = 100.0
     max_memory_full_pct: float = 10.0
     max_steal_pct: float = 20.0
+    max_lab_wait_ms: float = 40.0
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any] | None) -> HealthLimits:
@@ -134,6 +138,10 @@ def assess(t0: float, t1: float, series: list[PartySeries], host: dict[str, Any]
     if steal is not None and steal > limits.max_steal_pct:
         wh.reasons.append(f"the hypervisor took {steal:.0f} % of the CPUs in the worst second "
                           f"(limit {limits.max_steal_pct:.0f} %)")
+    for component, wait in sorted((host.get("lab_wait_ms") or {}).items()):
+        if wait is not None and wait > limits.max_lab_wait_ms:
+            wh.reasons.append(f"the lab's {component} waited {wait:.0f} ms for a CPU within 100 ms "
+                              f"(limit {limits.max_lab_wait_ms:.0f} ms)")
     if not host.get("measured"):
         wh.unmeasured.append("host pressure")
     wh.overloaded = bool(wh.reasons)

@@ -15,12 +15,14 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import harness
 from harness.errors import HarnessError, LabError, PartyError, PartyTimeout, is_harness_side
 from harness.health import HealthLimits, HostMonitor, PartySeries, assess
+from harness.health.procs import ProcessWatch, descendants
 from harness.lab.stack import LabStack
 from harness.report.junit import write_junit
 from harness.results import RunResult, ScenarioResult, write_json_atomic
@@ -66,6 +68,7 @@ class Runner:
         self.sinks = list(sinks or [])
         self.media_priority = media_priority  #: the parties' scheduling (harness.sip.realtime)
         self.monitor: HostMonitor | None = None
+        self.lab_watch: ProcessWatch | None = None
         self.local_ip = local_ip_for(target.host, target.port)  # 127.0.0.1 for the loopback lab
         self.run = RunResult(run_id=out_dir.name, out_dir=str(out_dir), target=target.public(),
                              harness_version=harness.__version__)
@@ -81,6 +84,8 @@ class Runner:
         for sink in self.sinks:
             sink.run_started(self.run)
         self.monitor = HostMonitor().start()
+        if self.lab is not None:  # the lab PBX shares this host: watch its processes' run-queue waits
+            self.lab_watch = ProcessWatch(partial(lab_media_pids, self.lab)).start()
         try:
             for sc in scenarios:
                 self.run.scenarios.append(self.run_one(sc))
@@ -92,6 +97,8 @@ class Runner:
             raise
         finally:
             self.monitor.stop()
+            if self.lab_watch is not None:
+                self.lab_watch.stop()
             self.run.finished = time.time()
             self.save()
             for sink in self.sinks:
@@ -226,7 +233,6 @@ class Runner:
                 missing.append(name)
         limits = health_limits(ctx)
         now = time.monotonic()
-        monitor = self.monitor
         shared_host = self.lab is not None
         windows = []
         overloaded = False
@@ -234,7 +240,7 @@ class Runner:
             if not w.checks:
                 continue
             t1 = w.t1 if w.t1 is not None else now
-            host = monitor.over(w.t0, t1) if monitor is not None else {}
+            host = self._host_over(w.t0, t1)
             wh = assess(w.t0, t1, series, host, limits)
             names = [ctx.checks[i].name for i in w.checks]
             windows.append({"step": w.label, "checks": names, **wh.as_dict()})
@@ -256,10 +262,16 @@ class Runner:
             if turned:
                 self.log(f"    ERROR {wh.diagnosis(shared_host)}")
                 self.log(f"          so these checks of {w.label} are ERROR, not the PBX's: {', '.join(turned)}")
-        whole = assess(t_start, now, series, monitor.over(t_start, now) if monitor is not None else {}, limits)
+        whole = assess(t_start, now, series, self._host_over(t_start, now), limits)
         return {"overloaded": overloaded, "limits": limits.as_dict(), "parties": whole.parties, "host": whole.host,
                 "unmeasured": [f"party {n} (not running)" for n in missing] + whole.unmeasured,
                 "shared_host": shared_host, "windows": windows}
+
+    def _host_over(self, t0: float, t1: float) -> dict[str, Any]:
+        host: dict[str, Any] = self.monitor.over(t0, t1) if self.monitor is not None else {}
+        if self.lab_watch is not None:
+            host["lab_wait_ms"] = self.lab_watch.over(t0, t1)
+        return host
 
     def _collect_rtp(self, ctx: RunContext) -> None:
         for alias, leg in ctx.calls.items():
@@ -307,6 +319,15 @@ class Runner:
                 if path.exists():
                     out[f"{kind}:{name}"] = path.name
         return out
+
+
+def lab_media_pids(lab: LabStack) -> dict[str, list[int]]:
+    """The lab's processes that carry media: rtpengine, the impairment line, and the parties of the IVR
+    and queue services (not the services' own control loop, whose timing no audio depends on)."""
+    out = {name: [pid] for name, pid in lab.pids.items() if name in ("rtpengine", "netem")}
+    if "services" in lab.pids:
+        out["IVR/queue services"] = [p for p in descendants([lab.pids["services"]]) if p != lab.pids["services"]]
+    return out
 
 
 def health_limits(ctx: RunContext) -> HealthLimits:

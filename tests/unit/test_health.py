@@ -222,3 +222,31 @@ def test_which_errors_are_the_harnesss_own() -> None:
     assert not is_harness_side(PartyTimeout("caller", "timed out waiting for the answer"))
     assert not is_harness_side(ScenarioError("bad", "x.yaml", 3))
     assert LabError("x").exit_code is ExitCode.HARNESS
+
+
+# ---- the lab's processes ----------------------------------------------------------------------------
+def _fake_proc(root: Path, pid: int, ppid: int, waits: dict[int, int]) -> None:
+    d = root / str(pid)
+    (d / "task").mkdir(parents=True, exist_ok=True)
+    (d / "stat").write_text(f"{pid} (x y) S {ppid} 1 1 0\n")  # a name with a space, as /proc allows
+    for tid, ns in waits.items():
+        (d / "task" / str(tid)).mkdir(exist_ok=True)
+        (d / "task" / str(tid) / "schedstat").write_text(f"1000 {ns} 3\n")
+
+
+def test_lab_processes_run_queue_wait_per_interval(tmp_path: Path) -> None:
+    from harness.health.procs import ProcessWatch, descendants
+
+    _fake_proc(tmp_path, 10, 1, {10: 0, 11: 1_000_000})
+    _fake_proc(tmp_path, 20, 10, {20: 0})  # a forked worker of 10
+    assert descendants([10], tmp_path) == [10, 20]
+    watch = ProcessWatch(lambda: {"rtpengine": [10]}, proc=tmp_path)
+    watch.sample()
+    _fake_proc(tmp_path, 10, 1, {10: 2_000_000, 11: 1_000_000})
+    _fake_proc(tmp_path, 20, 10, {20: 85_000_000})  # the worker waited 85 ms
+    watch.sample()
+    t = watch.samples[-1][0]
+    assert watch.over(t - 1, t) == {"rtpengine": 85.0}
+    wh = assess(10.0, 10.3, [series("caller", 1.0, 1.0)], {**QUIET_HOST, "lab_wait_ms": {"rtpengine": 85.0}},
+                HealthLimits())
+    assert wh.overloaded and "the lab's rtpengine waited 85 ms for a CPU within 100 ms (limit 40 ms)" in wh.reasons
