@@ -166,7 +166,7 @@ def _ctx(tmp_path: Path, clock_ms: float) -> tuple[Runner, RunContext]:
     ctx.check(CheckResult.compare("audio:main:caller->agent:mos", 2.1, ">=", 3.5, "MOS"))
     ctx.check(CheckResult.compare("audio:main:caller->agent:gain", 0.1, "<=", 6.0, "dB"))
     ctx.end_window()
-    t = round(w.t0, 1)
+    t = int(w.t0 / 0.1) * 0.1  # the bucket the window starts in, as the child books it
     ctx.parties["caller"] = FakeParty({"t": [t, t + 0.1], "wake_max_ms": [1.0, 2.0], "wake_n": [10, 10],
                                        "clock_max_ms": [clock_ms, 1.0], "clock_n": [5, 5],
                                        "priority": {"policy": "normal", "why": "not permitted"}})  # type: ignore[assignment]
