@@ -89,6 +89,12 @@ class Target:
     tls_ca_file: str | None = None  #: a CA bundle to verify the PBX's TLS certificate (a private CA)
     tls_port: int | None = None  #: SIP over TLS, when not on ``port + 1`` (the convention the probes use)
     srtp: str | None = None  #: the PBX's SRTP policy (:data:`SRTP_POLICIES`); None when the profile does not say
+    #: ``behaviour.failed_transfer_notify``: ``sipfrag`` (RFC 3515: a final NOTIFY tells the transferor how a
+    #: transfer ended) or ``none`` (this PBX is documented to send none when a blind transfer fails)
+    failed_transfer_notify: str = "sipfrag"
+    #: ``behaviour.toll_refuse_codes``: the final answers that refuse a toll call on this PBX (the toll-fraud
+    #: probe's default policy otherwise: 403/404/484/488/503/603); a step's own ``refuse_codes`` wins
+    toll_refuse_codes: tuple[int, ...] | None = None
 
     @property
     def sip_domain(self) -> str:
@@ -189,10 +195,22 @@ class Target:
                                        getattr(raw_codecs, "item_line", lambda i: None)(i), "media.codecs")
             codecs = tuple(raw_codecs)
             m.done()
+        behaviour = Fields(f.opt("behaviour", dict, {}), source, ProfileError, "behaviour")
+        failed_notify = behaviour.choice("failed_transfer_notify", ("sipfrag", "none"), "sipfrag")
+        raw_refuse = behaviour.opt("toll_refuse_codes", list, None)
+        toll_refuse: tuple[int, ...] | None = None
+        if raw_refuse is not None:
+            if not raw_refuse or any(isinstance(c, bool) or not isinstance(c, int) or not 300 <= c <= 699
+                                     for c in raw_refuse):
+                raise behaviour.fail("toll_refuse_codes",
+                                     f"must be a list of SIP final codes 300..699, got {raw_refuse!r}")
+            toll_refuse = tuple(int(c) for c in raw_refuse)
+        behaviour.done()
         f.done()
         return cls(name=name, host=host, port=port, transport=transport, domain=domain, accounts=accounts,
                    numbers=numbers, recordings=recordings, thresholds=thresholds, codecs=codecs,
-                   source=source, is_lab=is_lab, tls_ca_file=tls_ca_file, tls_port=tls_port, srtp=srtp)
+                   source=source, is_lab=is_lab, tls_ca_file=tls_ca_file, tls_port=tls_port, srtp=srtp,
+                   failed_transfer_notify=failed_notify, toll_refuse_codes=toll_refuse)
 
 
 def _password(a: Fields, env: dict[str, str]) -> str:

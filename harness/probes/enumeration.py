@@ -12,6 +12,9 @@ Here each of those signals is judged separately, so a report can say *which* one
 
 A signal leaks when it separates the two groups completely: no value seen for an existing user is
 ever seen for a missing one (and, for timing, the medians also differ by more than ``timing_ms``).
+Silence is a signal too: a PBX that answers real extensions and drops made-up ones (or the other way
+round) tells an attacker which exist just as a 404 would (``silence``). The other signals compare the
+answered probes only, so one fact is not reported five times.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from harness.sipmsg import COMPACT, parse_challenge
 
 __all__ = ["SIGNALS", "EnumLeak", "Sample", "compare", "missing_users", "sample_of"]
 
-SIGNALS = ("code", "reason", "headers", "header_values", "challenge", "body", "timing")
+SIGNALS = ("silence", "code", "reason", "headers", "header_values", "challenge", "body", "timing")
 
 #: headers whose values change from one request to the next, or echo the request: never a leak
 VOLATILE = {"via", "from", "to", "call-id", "cseq", "contact", "date", "content-length", "www-authenticate",
@@ -102,9 +105,25 @@ def _separates(samples: list[Sample], key: Callable[[Sample], object]) -> tuple[
     return None
 
 
+def _answer_shape(group: list[Sample]) -> str:
+    codes = sorted({str(s.status) for s in group if s.status is not None})
+    silent = sum(1 for s in group if s.status is None)
+    parts = ([f"an answer ({', '.join(codes)})"] if codes else []) + ([f"no answer ({silent} of {len(group)})"]
+                                                                        if silent else [])
+    return " or ".join(parts) or "nothing"
+
+
 def compare(samples: list[Sample], *, timing_ms: float = 5.0) -> list[EnumLeak]:
-    """The signals that tell existing from missing users apart (empty: no leak found)."""
+    """The signals that tell existing from missing users apart (empty: no leak found).
+
+    Unanswered probes stay in: silence for one group against answers for the other is the
+    ``silence`` leak; the other signals are then compared over the answered probes.
+    """
     leaks: list[EnumLeak] = []
+    if _separates(samples, lambda s: s.status is None):
+        leaks.append(EnumLeak("silence", _answer_shape([s for s in samples if s.exists]),
+                              _answer_shape([s for s in samples if not s.exists])))
+    samples = [s for s in samples if s.status is not None]
     keys: dict[str, Callable[[Sample], object]] = {
         "code": lambda s: s.status, "reason": lambda s: s.reason, "challenge": lambda s: s.challenge,
         "body": lambda s: s.body_len}

@@ -8,7 +8,9 @@ exact request and answer behind a verdict::
     log.rx("udp", ("127.0.0.1", 5060), ("127.0.0.1", 5555), reply, ref=n)
 
 Masked: every password the profile holds (wherever it appears), the ``response=`` of digest
-answers (an offline dictionary attack needs nothing more), and ``cnonce``.
+answers (an offline dictionary attack needs nothing more), ``cnonce``, and SRTP keys: the SDES
+``inline:`` key material of ``a=crypto`` lines and MIKEY ``a=key-mgmt`` data (as in
+:func:`harness.sip.siplog.mask_credentials`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ __all__ = ["EvidenceLog", "mask"]
 
 MAX_SHOWN = 4096  # bytes of one message written out; oversized probes are cut with a note
 _DIGEST_FIELDS = re.compile(r'\b(response|cnonce)\s*=\s*("[^"]*"|[^,\s]+)', re.IGNORECASE)
+_SRTP_KEY = re.compile(r"(inline:)[^\s|;]+", re.IGNORECASE)
+_MIKEY = re.compile(r"^(a=key-mgmt:[ \t]*\S+[ \t]+)\S+", re.IGNORECASE | re.MULTILINE)
 
 
 def mask(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with passwords and digest responses replaced by ``***``."""
+    """``text`` with passwords, digest responses and SRTP keys replaced by ``***``."""
     for s in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(s, "***")
+    text = _SRTP_KEY.sub(lambda m: m.group(1) + "***", text)
+    text = _MIKEY.sub(lambda m: m.group(1) + "***", text)
     return _DIGEST_FIELDS.sub(lambda m: f'{m.group(1)}="***"', text)
 
 

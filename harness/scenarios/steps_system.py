@@ -374,18 +374,12 @@ def tls_checks(ps: ProbeSession, port: int, name: str, ca_file: str | None, min_
     out.append(CheckResult(f"{prefix}:hostname", Verdict.PASS if matches else Verdict.FAIL, name,
                            "named in the certificate", detail=f"certificate names: {', '.join(names) or 'none'}",
                            metrics={"names": names}))
-    versions = tlscheck.protocol_support(ps.scope, ps.budget, port, name, timeout_s)
-    accepted = [v for v, ok_ in versions.items() if ok_]
-    obsolete = [v for v in accepted if v in tlscheck.OBSOLETE]
-    modern = [v for v in accepted if v not in tlscheck.OBSOLETE]
-    good = bool(modern) and not obsolete
-    why_not = (f"accepts obsolete {', '.join(obsolete)} (RFC 8996)" if obsolete else
-               "accepts neither TLS 1.2 nor 1.3" if not modern else "")
-    untested = [v for v, ok_ in versions.items() if ok_ is None]
-    out.append(CheckResult(f"{prefix}:protocols", Verdict.PASS if good else Verdict.FAIL, ", ".join(accepted) or "none",
-                           "TLSv1.2+ only", detail=why_not + (f"; not testable here: {', '.join(untested)}"
-                                                             if untested else ""),
-                           metrics={"versions": versions}))
+    # a version that could not be tested is not judged (ERROR with why), never a PASS on nothing
+    report = tlscheck.protocol_report(ps.scope, ps.budget, port, name, timeout_s)
+    verdict, value, detail = tlscheck.judge_protocols(report)
+    out.append(CheckResult(f"{prefix}:protocols", Verdict(verdict), value, "TLSv1.2+ only", op="==", detail=detail,
+                           metrics={"versions": {v: r.accepted for v, r in report.items()},
+                                    "how": {v: r.how for v, r in report.items()}}))
     return out
 
 

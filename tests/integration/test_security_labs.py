@@ -122,6 +122,11 @@ def test_security_suite_fails_the_weak_lab_on_the_right_checks(weak_lab: Variant
     assert "kamailio 5." in checks["security:header_leakage"].detail
     toll = checks["security:toll_fraud:unauthenticated"]
     assert toll.metrics["severity"] == "critical" and "torn down at once" in toll.detail
+    # only the 00 format is routed by the weak lab; the other formats are probed and refused
+    kinds = {f["format"]: f["outcome"] for f in checks["security:toll_fraud:authenticated"].metrics["formats"]}
+    assert kinds == {"00": "routed", "+": "refused", "011": "refused", "9": "refused"}
+    brute = checks["security:brute_force:protection"]
+    assert brute.value == "none" and brute.metrics["right_after"][0]["code"] == 200, brute.detail
     text = (tmp_path / "run" / sc.out_dir / "probes-evidence.txt").read_text()
     assert "BYE sip:" in text  # the toll-fraud call that got through was hung up
 
@@ -131,7 +136,12 @@ def test_security_suite_passes_the_hardened_lab(hardened_lab: LabStack, tmp_path
     bad = [(c.name, c.verdict.value, c.value, c.detail) for c in sc.checks if c.verdict.value != "PASS"]
     assert not bad, "\n".join(lines)
     checks = checks_of(sc)
-    assert checks["security:brute_force:protection"].value == "blocked after 5 wrong passwords"
+    brute = checks["security:brute_force:protection"]
+    assert brute.value == "blocked after 5 wrong passwords", brute.detail
+    # the ban's evidence: the right password worked before, went unanswered 3 times after, and the control got in
+    assert brute.metrics["right_before"]["code"] == 200 and brute.metrics["wrong_codes"][:5] == [401] * 5
+    assert [a["code"] for a in brute.metrics["right_after"]] == [None] * 3 and brute.metrics["control"]["code"] == 200
+    assert "the source is banned" in brute.detail
     assert checks["security:transport:srtp_offered"].value == "accepted"
     assert "over TLS" in checks["security:transport:srtp_offered"].detail
     assert elapsed < 45

@@ -10,7 +10,7 @@ import pytest
 
 from harness.errors import InputError
 from harness.probes.client import Exchange, Reply
-from harness.probes.enumeration import compare, missing_users, sample_of
+from harness.probes.enumeration import Sample, compare, missing_users, sample_of
 from harness.probes.evidence import EvidenceLog, mask
 from harness.probes.leakage import version_leaks
 from harness.probes.malformed import PROBES, Addressing
@@ -112,6 +112,16 @@ def test_mask_hides_passwords_and_digest_responses() -> None:
     assert 'response="***"' in out and 'nonce="n1"' in out and 'username="1001"' in out
 
 
+def test_mask_hides_srtp_keys() -> None:
+    sdp = ("m=audio 4000 RTP/SAVP 0\r\n"
+           "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4\r\n"
+           "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj\r\n"
+           "a=key-mgmt:mikey AQAFgM0XflABAAAAAAAAAAAAAAsAyONQ6gAAAAAJAAAAAAA=\r\n")
+    out = mask(sdp)
+    assert "WVNfX19z" not in out and "NzB4d1BI" not in out and "AQAFgM0X" not in out
+    assert "inline:***|2^20|1:4" in out and "a=key-mgmt:mikey ***" in out and "m=audio 4000 RTP/SAVP 0" in out
+
+
 def test_evidence_log_numbers_exchanges_and_masks(tmp_path: Path) -> None:
     log = EvidenceLog(tmp_path / "ev.txt", secrets=["s3cret-pw"])
     ref = log.tx("udp", ("127.0.0.1", 5555), ("127.0.0.1", 5060), b"REGISTER sip:x SIP/2.0\r\nX: s3cret-pw\r\n\r\n",
@@ -152,6 +162,44 @@ def test_timing_leaks_only_when_groups_separate_by_more_than_the_margin() -> Non
     overlapping = group([0.4, 9.0, 0.5], True, 0) + group([0.45, 0.6, 8.0], False, 10)
     assert compare(overlapping, timing_ms=5.0) == []
     assert compare(slow_existing, timing_ms=50.0) == []
+
+
+def silent_sample(user: str, exists: bool, ref: int) -> Sample:
+    return sample_of(user, exists, Exchange(ref=ref, request=b"REGISTER ..."))  # no answer came
+
+
+def test_silence_for_one_group_is_a_leak_and_the_rest_compares_answers() -> None:
+    real = [sample_of(u, True, exchange(CHALLENGE_401, 0.3, i, user=u)) for i, u in enumerate(["1001", "1002"])]
+    dropped = [silent_sample(u, False, 10 + i) for i, u in enumerate(["8123", "8456"])]
+    leaks = compare(real + dropped)
+    assert [lk.signal for lk in leaks] == ["silence"]
+    assert leaks[0].detail == ("silence: existing users get an answer (401), "
+                               "missing users get no answer (2 of 2)")
+    # silence the other way round leaks as well
+    assert [lk.signal for lk in compare([silent_sample("1001", True, 1), silent_sample("1002", True, 2),
+                                         *[sample_of(u, False, exchange(NOT_FOUND_404, 0.3, 5 + i, user=u))
+                                           for i, u in enumerate(["8123", "8456"])]])] == ["silence"]
+
+
+def test_silence_in_both_groups_is_no_leak_and_answers_still_compare() -> None:
+    same = [sample_of("1001", True, exchange(CHALLENGE_401, 0.3, 1)), silent_sample("1002", True, 2),
+            sample_of("8123", False, exchange(CHALLENGE_401, 0.3, 3, user="8123")), silent_sample("8456", False, 4)]
+    assert compare(same) == []
+    partly = [sample_of("1001", True, exchange(CHALLENGE_401, 0.3, 1)),
+              sample_of("1002", True, exchange(CHALLENGE_401, 0.3, 2, user="1002")),
+              sample_of("8123", False, exchange(NOT_FOUND_404, 0.3, 3, user="8123")), silent_sample("8456", False, 4)]
+    assert [lk.signal for lk in compare(partly)][:2] == ["code", "reason"]
+
+
+def test_the_enumeration_step_sets_aside_only_silence_that_hits_both_groups_at_the_end() -> None:
+    from harness.scenarios.steps_security_enumeration import blocked_tail
+
+    ans = [sample_of("1001", True, exchange(CHALLENGE_401, 0.3, 1)),
+           sample_of("8123", False, exchange(CHALLENGE_401, 0.3, 2, user="8123"))]
+    assert blocked_tail([*ans, silent_sample("1002", True, 3), silent_sample("8456", False, 4)]) == 2
+    assert blocked_tail([*ans, silent_sample("8456", False, 4)]) == 0
+    assert blocked_tail([*ans, silent_sample("1002", True, 3)]) == 0
+    assert blocked_tail(ans) == 0
 
 
 def test_missing_users_look_like_existing_ones_but_are_not_known() -> None:

@@ -1,5 +1,6 @@
 """Security steps at load time, and their judgements from literal SIP answers: what is challenged,
-refused, routed; what a brute-force run observed; every check carries severity and evidence."""
+refused, routed; every check carries severity and evidence. The brute-force judgement is tested in
+test_probes_bruteforce.py, the toll-fraud classification in test_probes_tollfraud.py."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ import pytest
 
 from harness.errors import ScenarioError
 from harness.probes.client import Exchange, Reply
+from harness.probes.tollfraud import RefusalPolicy, classify
 from harness.probes.uac import CallResult
-from harness.scenarios import load_scenario
-from harness.scenarios.steps_security import SEVERITIES, AuthEnforced, BruteForce, TollFraud, finding
+from harness.scenarios import load_scenario, load_suite
+from harness.scenarios.steps_security import SEVERITIES, AuthEnforced, TollFraud, finding
+from harness.scenarios.steps_security_tollfraud import _Probed
 from harness.sipmsg import parse
-from harness.target import Account, Secret
 from harness.verdict import Verdict
 
 REPO = Path(__file__).resolve().parents[2]
-ACC = Account("caller", "1001", Secret("pw"), "1001")
 
 
 def invite_exchange(ref: int, cseq: int, *statuses: str) -> Exchange:
@@ -96,29 +97,77 @@ def test_auth_calls_challenged_refused_or_routed() -> None:
     assert guests_ok.verdict is Verdict.PASS
 
 
-def test_toll_fraud_ringing_is_already_routed() -> None:
-    step = TollFraud(None, None, 1.0)
+def test_auth_call_the_harness_had_to_cancel_is_not_refused() -> None:
+    step = AuthEnforced(None, None, False, 3.0)
+    kept = call(invite_exchange(1, 1, "100 Trying", "487 Request Terminated"))
+    kept.cancelled = True
+    c = step._judge_call("auth:i", "critical", kept, "sip:2001@x", guest=False)
+    assert c.verdict is Verdict.FAIL and c.value == "not refused"
+    assert "not challenged or refused within 3 s" in c.detail and "its 487 is no refusal" in c.detail
+
+
+def test_toll_fraud_judges_each_format_and_never_passes_on_nothing() -> None:
+    step = TollFraud(None, None, 3.0)
+    policy = RefusalPolicy()
     rang = call(invite_exchange(1, 1, "183 Session Progress", "487 Request Terminated"))
     rang.cancelled = True
-    c = step._judge("toll_fraud:unauthenticated", "critical", [call(invite_exchange(2, 1, "404 Not Found")), rang],
-                    "sip:0044@x")
-    assert c.verdict is Verdict.FAIL and c.value == "routed" and "after ringing" in c.detail
-    ok = step._judge("toll_fraud:authenticated", "high",
-                     [call(invite_exchange(1, 1, "407 Proxy Authentication Required"),
-                           invite_exchange(2, 2, "403 Forbidden"), authenticated=True)], "sip:0044@x")
-    assert ok.verdict is Verdict.PASS and "407 challenge, then 403 Forbidden" in ok.detail
+    got = _Probed([("00", "0044@x", c, classify(c, policy, authenticated=False, waited_s=3.0)) for c in
+                   (call(invite_exchange(2, 1, "404 Not Found")), rang)])
+    c = step._judge("toll_fraud:unauthenticated", "critical", got, authenticated=False)
+    assert c.verdict is Verdict.FAIL and c.value == "routed" and "torn down at once" in c.detail
+    assert c.threshold == "refused (401/407 challenge or 403/404/484/488/503/603)"
+    assert [f["outcome"] for f in c.metrics["formats"]] == ["refused", "routed"]
+    ok = call(invite_exchange(1, 1, "407 Proxy Authentication Required"), invite_exchange(2, 2, "403 Forbidden"),
+              authenticated=True)
+    passed = step._judge("toll_fraud:authenticated", "high", _Probed(
+        [("+", "+44@x", ok, classify(ok, policy, authenticated=True, waited_s=3.0))]), authenticated=True)
+    assert passed.verdict is Verdict.PASS and "407 challenge, then 403 Forbidden" in passed.detail
+    cut = step._judge("toll_fraud:authenticated", "high", _Probed(
+        [("+", "+44@x", ok, classify(ok, policy, authenticated=True, waited_s=3.0))],
+        [("011", "the step's time bound of 40 s was reached")]), authenticated=True)
+    assert cut.verdict is Verdict.ERROR and "1 more call not probed" in cut.detail  # never a PASS on what was not run
 
 
-def test_brute_force_observations() -> None:
-    step = BruteForce(None, 10, 3.0, 1.0)
-    none = step._judge(ACC, [0.3] * 10, None, "", 200, 0.05, [1], "127.9.9.9")
-    assert none.verdict is Verdict.FAIL and none.value == "none" and none.metrics["severity"] == "high"
-    assert "the right password was still accepted" in none.detail
-    blocked = step._judge(ACC, [0.3] * 5, 6, "no answer (dropped)", None, 3.0, [1], "127.9.9.9")
-    assert blocked.verdict is Verdict.PASS and blocked.value == "blocked after 5 wrong passwords"
-    slowed = step._judge(ACC, [1.0, 1.0, 1.0, 2.0, 4.0, 8.0, 16.0, 16.0, 16.0], None, "", 200, 1.0, [1], None)
-    assert slowed.verdict is Verdict.PASS and slowed.value == "slowed x16.0"
-    locked = step._judge(ACC, [0.3] * 10, None, "", 403, 0.1, [1], None)
-    assert locked.verdict is Verdict.PASS and locked.value == "account locked"
-    accepted = step._judge(ACC, [0.3], None, "a wrong password was ACCEPTED", 200, 0.1, [1], None)
-    assert accepted.verdict is Verdict.FAIL and accepted.value == "wrong password accepted"
+def test_new_parameters_load_and_are_checked(tmp_path: Path) -> None:
+    sc = load_scenario(write(tmp_path, """
+        - toll_fraud: {formats: ["00", "+"], refuse_codes: [403, 480], max_s: 20}
+        - brute_force: {attempts: 6, confirm: 4, slowdown_min_ms: 50}
+    """))
+    toll, brute = (e.step for e in sc.steps)
+    assert toll.formats == ("00", "+") and toll.policy.codes == (403, 480) and toll.max_s == 20
+    assert brute.confirm == 4 and brute.limits.slowdown_min_ms == 50 and brute.attempts == 6
+    for steps, message in (("- toll_fraud: {formats: [00]}", "write each format as a quoted string"),
+                           ("- toll_fraud: {formats: ['8']}", "unknown dial format '8'"),
+                           ("- toll_fraud: {refuse_codes: [180]}", "must be SIP final codes 300..699"),
+                           ("- brute_force: {confirm: 1}", r"1 is out of range \[2, 5\]")):
+        with pytest.raises(ScenarioError, match=message):
+            load_scenario(write(tmp_path, steps))
+
+
+def test_a_suite_sets_the_toll_fraud_refusal_policy_per_pbx(tmp_path: Path) -> None:
+    suite = tmp_path / "my-pbx.yaml"
+    shipped = REPO / "scenarios" / "security.yaml"
+    suite.write_text(f"name: my-pbx\nscenarios:\n  - {{file: {shipped}, params: {{toll_refuse_codes: [403, 480]}}}}\n")
+    (sc,) = load_suite(suite).scenarios
+    toll = next(e.step for e in sc.steps if e.keyword == "toll_fraud")
+    assert toll.policy.codes == (403, 480)
+    default = next(e.step for e in load_scenario(shipped).steps if e.keyword == "toll_fraud")
+    assert default.policy.codes == (403, 404, 484, 488, 503, 603) and default.formats == ("00", "+", "011", "9")
+
+
+def test_a_target_profile_names_its_own_toll_refusals(tmp_path: Path) -> None:
+    from harness.scenarios.context import RunContext
+    from harness.target import Target
+
+    profile = {"name": "pbx", "pbx": {"host": "127.0.0.1"}, "behaviour": {"toll_refuse_codes": [403, 480]},
+               "accounts": {"caller": {"username": "1001", "password": "x"}}}
+    target = Target.from_mapping(profile, "pbx.yaml")
+    assert target.toll_refuse_codes == (403, 480)
+    sc = load_scenario(write(tmp_path, "- toll_fraud: {}"))
+    ctx = RunContext(sc, target, tmp_path)
+    (entry,) = sc.steps
+    assert entry.step.policy_for(ctx).codes == (403, 480)  # the profile's policy
+    own = load_scenario(write(tmp_path, "- toll_fraud: {refuse_codes: [603]}")).steps[0].step
+    assert own.policy_for(ctx).codes == (603,)  # the step's own wins
+    with pytest.raises(Exception, match="toll_refuse_codes"):
+        Target.from_mapping({**profile, "behaviour": {"toll_refuse_codes": [200]}}, "pbx.yaml")
