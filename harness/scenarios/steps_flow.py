@@ -91,7 +91,7 @@ class Transfer:
             me.transfer(my_call, ctx.dial_uri(self.to))
             ctx.log(f"  {self.party} transfers '{self.alias}' to {self.to} (REFER)")
 
-        final = self._final_notify(ctx, me, my_call, transferee, marks)
+        final, cancelled = self._final_notify(ctx, me, my_call, transferee, marks)
         elapsed = round((time.monotonic() - t0) * 1000.0, 1)
         # the transferee's REFER and the target's INVITE came before the NOTIFY the transferor saw, but
         # through other pipes: let those parties' events catch up before looking for them
@@ -107,26 +107,31 @@ class Transfer:
             self._complete(ctx, leg, me, my_call, transferee_name, transferee_call, target_name, consult, marks,
                            code, t0)
         else:
-            self._failed(ctx, leg, me, my_call, transferee, transferee_call, code, refer_refused, name)
+            self._failed(ctx, leg, me, my_call, transferee, transferee_call, code, refer_refused, name,
+                         _offer_evidence(ctx, transferee, marks, target_name, cancelled))
 
     def _final_notify(self, ctx: RunContext, me: Party, my_call: str, transferee: Party,
-                      marks: dict[str, int]) -> Event | None:
-        """The final NOTIFY (or REFER failure) at the transferor; on time-out the transferee gives up."""
+                      marks: dict[str, int]) -> tuple[Event | None, bool]:
+        """The final NOTIFY (or REFER failure) at the transferor; on time-out the transferee gives up.
+        The flag says the harness cancelled the transferee's new call (so a 487 after it is the harness's)."""
         try:
             return me.wait_event(lambda e: e["event"] == "xfer_status" and e.get("call") == my_call
                                  and bool(e.get("final")), ctx.remaining(self.timeout_s), "the transfer's final NOTIFY",
-                                 marks["me"])
+                                 marks["me"]), False
         except PartyTimeout:
             pass
         # like a phone's transfer-recall timer: the transferee abandons its new call (CANCEL)
+        transferee.sync()
         req = transferee.find(lambda e: e["event"] == "xfer_request" and bool(e.get("accepted")), marks["transferee"])
         if req and req.get("new_call"):
             with contextlib.suppress(HarnessError):
                 transferee.hangup(str(req["new_call"]))
             with contextlib.suppress(PartyTimeout):
                 return me.wait_event(lambda e: e["event"] == "xfer_status" and e.get("call") == my_call
-                                     and bool(e.get("final")), ctx.remaining(3.0), "the final NOTIFY", marks["me"])
-        return None
+                                     and bool(e.get("final")), ctx.remaining(3.0), "the final NOTIFY",
+                                     marks["me"]), True
+            return None, True
+        return None, False
 
     def _complete(self, ctx: RunContext, leg: CallLeg, me: Party, my_call: str, transferee_name: str,
                   transferee_call: str, target_name: str | None, consult: CallLeg | None, marks: dict[str, int],
@@ -199,21 +204,32 @@ class Transfer:
         return dead
 
     def _failed(self, ctx: RunContext, leg: CallLeg, me: Party, my_call: str, transferee: Party,
-                transferee_call: str, code: Any, refer_refused: bool, name: str) -> None:
-        wanted = {"busy": "486/600", "no_answer": "408/480/487 or none", "rejected": "REFER refused",
-                  "failed": "any failure"}[self.expect]
-        if self.expect == "busy":
-            ok = code in (486, 600)
-        elif self.expect == "no_answer":
-            ok = code in (None, 408, 480, 487)
-        elif self.expect == "rejected":
-            ok = refer_refused
+                transferee_call: str, code: Any, refer_refused: bool, name: str, offer: Offer) -> None:
+        """A transfer expected to fail PASSes on evidence only: the REFER's outcome (the final NOTIFY
+        sipfrag, or none where the target profile documents that the PBX sends none), and, unless the
+        REFER itself was refused, that the target was offered the call."""
+        wanted = {"busy": "NOTIFY 486/600", "no_answer": "NOTIFY 408/480/487", "rejected": "REFER refused",
+                  "failed": "NOTIFY 4xx-6xx"}[self.expect]
+        silent_ok = ctx.target.failed_transfer_notify == "none"
+        if refer_refused:
+            ok, outcome = self.expect in ("rejected", "failed"), "REFER refused"
+        elif code is None:
+            # no final NOTIFY: only a PBX documented to send none may end a failed transfer that way, and then
+            # the transferee's own final response says how it failed
+            final = offer.final_code
+            ok = silent_ok and self.expect != "rejected" and final is not None and _fits(self.expect, final)
+            outcome = "no final NOTIFY" + (f" (documented; the target answered {final})" if silent_ok and final
+                                           else "")
         else:
-            ok = code != 200
-        outcome = ("REFER refused" if refer_refused else
-                   "no final NOTIFY" if code is None else f"final NOTIFY {code}")
-        ctx.check(CheckResult(f"{name}:outcome", Verdict.PASS if ok else Verdict.FAIL, outcome, wanted,
-                              detail=f"expected the transfer to fail ({self.expect})"))
+            ok, outcome = self.expect != "rejected" and _fits(self.expect, int(code)), f"final NOTIFY {code}"
+        why = f"expected the transfer to fail ({self.expect})"
+        if code is None and not refer_refused and not silent_ok:
+            why += ("; the transferor was never told the outcome (no final NOTIFY sipfrag). If this PBX sends none "
+                    "by design, say so in the target profile: behaviour: {failed_transfer_notify: none}")
+        ctx.check(CheckResult(f"{name}:outcome", Verdict.PASS if ok else Verdict.FAIL, outcome, wanted, detail=why))
+        if not refer_refused and self.expect != "rejected":
+            ctx.check(CheckResult(f"{name}:offered", Verdict.PASS if offer.offered else Verdict.FAIL,
+                                  "offered" if offer.offered else "not offered", "offered", detail=offer.detail))
         # the transferee must still be connected to the transferor
         time.sleep(0.3)
         transferee.sync()
@@ -226,6 +242,56 @@ class Transfer:
         if not alive:
             leg.ended = True
             raise StepFailed(f"the failed transfer of '{self.alias}' dropped the call")
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Evidence that a transfer's target was offered the call."""
+
+    offered: bool
+    detail: str
+    final_code: int | None = None  #: the final response the transferee's INVITE got, unless the harness cancelled
+
+
+def _fits(expect: str, code: int) -> bool:
+    if expect == "busy":
+        return code in (486, 600)
+    if expect == "no_answer":
+        return code in (408, 480, 487)
+    return 400 <= code <= 699
+
+
+def _offer_evidence(ctx: RunContext, transferee: Party, marks: dict[str, int], target_name: str | None,
+                    cancelled: bool) -> Offer:
+    """Was the target offered the call? The target's own INVITE when it is a party of the scenario, else
+    what the transferee's INVITE to it got back from the PBX: ringing, or a final response that the
+    harness's own CANCEL did not cause."""
+    req = transferee.find(lambda e: e["event"] == "xfer_request" and bool(e.get("accepted")), marks["transferee"])
+    new_call = str(req["new_call"]) if req and req.get("new_call") else None
+    states = [e for e in transferee.call_events(new_call) if e["event"] == "call_state"] if new_call else []
+    rang = next((int(e.get("code") or 0) for e in states if e.get("state") == "EARLY"
+                 and int(e.get("code") or 0) in (180, 183)), None)
+    ended = next((int(e.get("code") or 0) for e in states if e.get("state") == "DISCONNECTED"), None)
+    final = None if ended is None or (cancelled and ended == 487) else ended
+    heard = ""
+    if new_call:
+        heard = f"; the transferee's INVITE {f'rang ({rang})' if rang else 'got no ringing'}" + (
+            f" and ended with {ended}" + (" after the harness cancelled it" if cancelled else "")
+            if ended is not None else " and had not ended")
+    if target_name is not None:
+        target = ctx.party(target_name)
+        inc = target.find(lambda e: e["event"] == "incoming", marks["target"])
+        if inc is None:
+            return Offer(False, f"{target_name} never saw the transferred call's INVITE{heard}", final)
+        answers = [e for e in target.call_events(str(inc["call"])) if e["event"] == "call_state"
+                   and e.get("state") == "DISCONNECTED"]
+        said = f" and ended it with {answers[0].get('code')}" if answers else ""
+        return Offer(True, f"{target_name} was offered the call (INVITE received{said}){heard}", final)
+    if new_call is None:
+        return Offer(False, "the transferee never placed the transferred call (no REFER accepted)", final)
+    if rang is not None or final is not None:
+        return Offer(True, f"the PBX {'rang the target' if rang else f'answered {final}'}{heard}", final)
+    return Offer(False, f"no sign that the PBX offered the target the call{heard}", final)
 
 
 @step("check_audio")
