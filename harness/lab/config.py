@@ -35,6 +35,7 @@ LAB_ACCOUNTS: dict[str, tuple[str, str]] = {
     "supervisor": ("3001", "lab-supervisor-pw"),
     "ivr": ("7000", "lab-ivr-pw"),
     "queue": ("8000", "lab-queue-pw"),
+    "echo": ("9196", "lab-echo-pw"),
 }
 
 

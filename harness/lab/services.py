@@ -9,6 +9,8 @@ receives a new call from the PBX.
 - IVR (``ivr``, 7000): plays ``ivr-menu.wav`` in a loop; a digit of the menu connects the caller to that
   extension; any other digit plays ``ivr-invalid.wav`` and the menu again; no digit within
   ``ivr_timeout_s`` ends the call.
+- Echo test (``echo``, 9196): answers and sends back what it hears, as a PBX's echo-test number does
+  (Asterisk's Echo(), FreeSWITCH's 9196), so a caller's own speech can be judged against what it sent.
 - Queue (``queue``, 8000): plays music on hold and rings the agents in order; an agent that answers
   busy (486), rejects, or does not answer within ``ring_timeout_s`` is skipped; an agent the queue has
   already bridged is busy and skipped too. Nobody free: it tries again until ``max_wait_s`` and then
@@ -206,6 +208,16 @@ class Ivr(Service):
             self.end(cid)
 
 
+class Echo(Service):
+    """Everything is in the answer policy (``AutoPolicy(echo=True)``): the child loops the call's audio."""
+
+    account_name = "echo"
+
+    def on_incoming(self, call: str) -> None:
+        if len(self.sessions) > 3:  # four calls per party process
+            self.end(call, 486)
+
+
 class Queue(Service):
     account_name = "queue"
 
@@ -256,20 +268,23 @@ def run(lab_dir: Path) -> int:
     services: list[Service] = []
     parties: list[Party] = []
     try:
-        for cls, greeting, loop in ((Ivr, "ivr-menu.wav", True), (Queue, "queue-music.wav", True)):
+        kinds: tuple[tuple[type[Service], str | None], ...] = (
+            (Ivr, "ivr-menu.wav"), (Queue, "queue-music.wav"), (Echo, None))
+        for cls, greeting in kinds:
             party = Party(f"lab-{cls.account_name}", lab_dir, user_agent="harness-lab-pbx", priority=cfg.priority)
             parties.append(party)
             party.start()
             party.add_account(target.account(cls.account_name), target, auto=AutoPolicy(
-                mode="answer", play=cfg.prompt(greeting), loop=loop, transfer="reject"))
+                mode="answer", play=cfg.prompt(greeting) if greeting else None, loop=True, transfer="reject",
+                echo=cls is Echo))
             reg = party.wait_registered(cls.account_name, 5.0)
             if not reg.ok:
                 log.error("%s could not register: %s %s", cls.account_name, reg.code, reg.reason)
                 return 3
             services.append(cls(party, target, cfg))
         (lab_dir / "services.ready").write_text(str(time.time()))
-        log.info("services ready: ivr %s, queue %s", target.account("ivr").username,
-                 target.account("queue").username)
+        log.info("services ready: ivr %s, queue %s, echo %s", target.account("ivr").username,
+                 target.account("queue").username, target.account("echo").username)
         while not stop["now"]:
             for svc in services:
                 if not svc.party.alive:

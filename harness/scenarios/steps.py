@@ -7,6 +7,7 @@ Action steps (``call``, ``hangup``, ``hold``, ...) add a check for their own out
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -363,18 +364,28 @@ class ExpectAudio:
     """Judge the audio each end received against what the other end played (the audio engine).
 
     ``direction``: ``both`` (default), ``caller->callee`` or ``callee->caller``.
+    ``echo: true``: the far end is an echo-test number (most PBXs have one; ``numbers.echo`` in the lab):
+    the caller's own speech must come back, judged against what it sent, with the round-trip delay.
+    Calls to a PBX's own numbers can be judged that way without a harness party at the far end.
     """
 
     alias: str
     direction: str
+    echo: bool = False
 
     @classmethod
     def parse(cls, f: Fields, scope: ParseScope) -> ExpectAudio:
-        return cls(scope.call(f, "call", "main"),
-                   f.choice("direction", ("both", "caller->callee", "callee->caller"), "both"))
+        echo = f.opt("echo", bool, False)
+        direction = f.choice("direction", ("both", "caller->callee", "callee->caller"), "both")
+        if echo and direction != "both":
+            raise f.fail("direction", "an echo test judges what comes back to the caller; leave out 'direction'")
+        return cls(scope.call(f, "call", "main"), direction, echo)
 
     def run(self, ctx: RunContext) -> None:
         leg = leg_of(ctx, self.alias)
+        if self.echo:
+            self._echo(ctx, leg)
+            return
         if leg.callee is None or leg.callee_call is None:
             ctx.check(CheckResult.error(f"audio:{self.alias}", "the callee is not a party of this scenario; "
                                         "its received audio cannot be judged"))
@@ -402,12 +413,36 @@ class ExpectAudio:
             judge_direction(ctx, name, received, reference, sent, rtp_stats(ctx, dst, dst_call), prefix=prefix)
 
 
+    def _echo(self, ctx: RunContext, leg: CallLeg) -> None:
+        """The caller hears itself: its received audio is judged against what it played; the delay is the
+        round trip (the one-way limit counts twice)."""
+        prefix = "audio:echo" if self.alias == "main" else f"audio:{self.alias}:echo"
+        name = f"{leg.caller}->{leg.caller}"
+        reference = ctx.scenario.parties[leg.caller].expected_audio
+        received = ctx.out_dir / f"{leg.caller}-{leg.caller_call}.wav"
+        start = leg.times.get("t_200", leg.t_invite)
+        if start is not None:
+            ctx.measured(start, leg.times.get("t_disconnected", time.monotonic()))
+        if not leg.answered:
+            ctx.check(CheckResult.error(f"{prefix}:{name}", "the echo-test call was not answered"))
+            return
+        if reference is None:
+            ctx.check(CheckResult.error(f"{prefix}:{name}", f"party '{leg.caller}' plays nothing: no reference"))
+            return
+        if not received.exists():
+            ctx.check(CheckResult.error(f"{prefix}:{name}", f"{leg.caller} made no recording ({received.name})"))
+            return
+        judge_direction(ctx, name, received, reference, None, rtp_stats(ctx, leg.caller, leg.caller_call),
+                        prefix=prefix, round_trip=True)
+
+
 def judge_direction(ctx: RunContext, name: str, received: Path, reference: str, sent: str | None, rtp: Any,
-                    prefix: str = "audio", only: tuple[str, ...] | None = None) -> None:
+                    prefix: str = "audio", only: tuple[str, ...] | None = None, round_trip: bool = False) -> None:
     """Analyse one direction's received WAV against the reference its source played; add the checks.
 
     A recording shorter than the reference is judged on the overlap only (``analyze`` does it; see
-    ``Analysis.overlap_s``). ``only`` keeps a subset of the audio checks (by name).
+    ``Analysis.overlap_s``). ``only`` keeps a subset of the audio checks (by name). ``round_trip``: the
+    audio went there and back (an echo test), so the one-way delay limit counts twice.
     """
     from harness.audio import AudioInputError, analyze, read_wav
 
@@ -424,7 +459,10 @@ def judge_direction(ctx: RunContext, name: str, received: Path, reference: str, 
         ctx.check(CheckResult.error(f"{prefix}:{name}", f"recording at {rate} Hz, reference at {ref_rate} Hz"))
         return
     try:
-        analysis = analyze(rec, ref, rate, audio_thresholds(ctx), direction=name, sent=own, rtp=rtp)
+        limits = audio_thresholds(ctx)
+        if round_trip:
+            limits = dataclasses.replace(limits, max_delay_ms=2 * limits.max_delay_ms)
+        analysis = analyze(rec, ref, rate, limits, direction=name, sent=own, rtp=rtp)
     except ValueError as exc:
         ctx.check(CheckResult.error(f"{prefix}:{name}", f"cannot analyse: {exc}"))
         return

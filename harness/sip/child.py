@@ -72,6 +72,7 @@ class MediaPlan:
     record: str | None = None
     hold_mute: bool = True  # a phone stops sending its microphone while it holds a call
     hold_music: str | None = None  # ...and may play music on hold instead
+    echo: bool = False  # send back what the call receives, as a PBX's echo-test number does
 
 
 class Child:
@@ -635,6 +636,8 @@ class PartyCall(pj.Call):
                         self.player.startTransmit(am)
                     if self.bridged is not None:
                         self.connect_bridge()
+                    if self.plan.echo:
+                        am.startTransmit(am)
                 if self.plan.record and self.recorder is None:
                     self.start_recorder()
                 elif self.recorder is not None:

@@ -61,12 +61,14 @@ class AutoPolicy:
     transfer_code: int = 603
     hold_mute: bool = True
     hold_music: str | None = None
+    echo: bool = False  #: answer as an echo-test number: what the call receives goes back to the caller
 
     def to_wire(self) -> dict[str, Any]:
         d: dict[str, Any] = {"mode": self.mode, "delay_ms": self.delay_ms, "transfer": self.transfer,
                              "transfer_code": self.transfer_code,
                              "media": {"play": self.play, "loop": self.loop, "record": self.record,
-                                       "hold_mute": self.hold_mute, "hold_music": self.hold_music}}
+                                       "hold_mute": self.hold_mute, "hold_music": self.hold_music,
+                                       "echo": self.echo}}
         if self.code is not None:
             d["code"] = self.code
         return d

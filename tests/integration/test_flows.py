@@ -170,3 +170,23 @@ def test_prompt_not_heard_fails(lab: LabStack, tmp_path: Path, name: str) -> Non
         "  - expect_answered_by: {party: support, call: main, timeout_s: 10}\n", ""))
     assert res.verdict.value == "FAIL"
     assert "prompt:main:ivr-menu" in failed(res)
+
+
+def test_echo_test_number_judges_the_callers_own_speech(lab: LabStack, tmp_path: Path) -> None:
+    """The lab's echo-test number (9196) sends the caller's speech back: PASS, with the round trip."""
+    runner = Runner(lab.target, tmp_path / "run", lab=lab, log=lambda _m: None)
+    res = runner.run_all([load_scenario(SCENARIOS / "echo-test.yaml")]).scenarios[0]
+    assert res.verdict.value == "PASS", failed(res)
+    checks = {c.name: c for c in res.checks}
+    delay = checks["audio:echo:caller->caller:delay"]
+    assert 0 <= delay.value <= 200 and delay.threshold == 2 * 150.0  # the one-way limit counts twice
+    assert checks["audio:echo:caller->caller:reference_match"].value > 0.9
+
+
+def test_echo_test_fails_when_what_comes_back_is_not_the_callers_speech(lab: LabStack, tmp_path: Path) -> None:
+    res = run_variant(lab, tmp_path, "echo-test.yaml", lambda t: t.replace(
+        "  caller: {account: caller, play: speech/caller.wav}\n",
+        "  caller: {account: caller, play: speech/caller.wav}\n"
+        "  agent: {account: agent1, play: speech/agent.wav, answer: auto}\n").replace("to: echo", "to: agent"))
+    assert res.verdict.value == "FAIL"
+    assert "audio:echo:caller->caller:reference_match" in failed(res)  # the agent's voice, not an echo
