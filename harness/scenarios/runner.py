@@ -9,6 +9,7 @@ log lines, and the run goes on with the next scenario.
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
@@ -23,6 +24,7 @@ import harness
 from harness.errors import HarnessError, LabError, PartyError, PartyTimeout, is_harness_side
 from harness.health import HealthLimits, HostMonitor, PartySeries, assess
 from harness.health.procs import ProcessWatch, descendants
+from harness.lab.services import HEALTH_FILE
 from harness.lab.stack import LabStack
 from harness.report.junit import write_junit
 from harness.results import RunResult, ScenarioResult, write_json_atomic
@@ -231,6 +233,8 @@ class Runner:
                 series.append(PartySeries.from_reply(name, party.health(t_start - 1.0)))
             except PartyError:
                 missing.append(name)
+        if self.lab is not None:  # the lab's IVR/queue/echo parties carry media of these calls too
+            series += lab_service_series(self.lab)
         limits = health_limits(ctx)
         now = time.monotonic()
         shared_host = self.lab is not None
@@ -328,6 +332,17 @@ def lab_media_pids(lab: LabStack) -> dict[str, list[int]]:
     if "services" in lab.pids:
         out["IVR/queue services"] = [p for p in descendants([lab.pids["services"]]) if p != lab.pids["services"]]
     return out
+
+
+def lab_service_series(lab: LabStack) -> list[PartySeries]:
+    """The health the lab's services wrote for their own parties (harness.lab.services), if any."""
+    try:
+        data = json.loads((lab.dir / HEALTH_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    return [PartySeries.from_reply(str(name), reply) for name, reply in data.items() if isinstance(reply, dict)]
 
 
 def health_limits(ctx: RunContext) -> HealthLimits:

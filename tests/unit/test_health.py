@@ -250,3 +250,23 @@ def test_lab_processes_run_queue_wait_per_interval(tmp_path: Path) -> None:
     wh = assess(10.0, 10.3, [series("caller", 1.0, 1.0)], {**QUIET_HOST, "lab_wait_ms": {"rtpengine": 85.0}},
                 HealthLimits())
     assert wh.overloaded and "the lab's rtpengine waited 85 ms for a CPU within 100 ms (limit 40 ms)" in wh.reasons
+
+
+def test_the_lab_services_parties_report_their_own_health(tmp_path: Path) -> None:
+    import json
+
+    from harness.lab.config import LabConfig
+    from harness.lab.services import HEALTH_FILE
+    from harness.lab.stack import LabStack
+    from harness.scenarios.runner import lab_service_series
+
+    lab = LabStack(tmp_path / "lab", LabConfig())
+    assert lab_service_series(lab) == []  # no file yet: nothing, not a crash
+    (tmp_path / "lab").mkdir()
+    reply = {"t": [5.0], "wake_max_ms": [1.0], "wake_n": [100], "clock_max_ms": [55.0], "clock_n": [50],
+             "priority": {"policy": "SCHED_RR", "priority": 20}}
+    (tmp_path / "lab" / HEALTH_FILE).write_text(json.dumps({"lab queue": reply}))
+    (series,) = lab_service_series(lab)
+    assert series.name == "lab queue" and series.window(5.0, 5.1)["media_late_max_ms"] == 55.0
+    (tmp_path / "lab" / HEALTH_FILE).write_text("{not json")
+    assert lab_service_series(lab) == []
