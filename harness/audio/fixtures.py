@@ -130,17 +130,53 @@ def prompt_speech(
     return normalise(synth.pad(speech, rate, EDGE_SILENCE_S), rate, TARGET_DBOV)
 
 
+def _espeak_env(private: Path) -> dict[str, str]:
+    """The whole environment espeak-ng runs in: of the caller's, only PATH; everything else private.
+
+    espeak-ng 1.51 opens an audio device even when it writes a file (``-w``), so it loads the
+    PulseAudio client, which shares glibc's unseeded ``rand()`` with espeak-ng's breath noise (voices
+    with ``breath``, such as the ``f3`` variant). When the client finds no valid runtime directory
+    (no ``~/.config/pulse/<machine-id>-runtime`` link yet, as on a fresh machine, or one pointing to a
+    ``/tmp/pulse-*`` directory that a reboot or tmp cleaner removed) and ``XDG_RUNTIME_DIR`` is unset,
+    it names a new ``/tmp/pulse-XXXXXXXXXXXX`` with 12 ``rand()`` calls per attempt: that run's speech
+    carries other noise, so a first build differed from all later ones. A server address that does not
+    exist, in a private runtime directory, keeps the client from drawing random numbers whatever the
+    machine's state. A private HOME also keeps a user's ``~/espeak-ng-data`` (which espeak-ng would
+    prefer to the system's voice data) and audio configuration out; ``ESPEAK_DATA_PATH`` is not passed.
+    """
+    client_conf = private / "pulse-client.conf"
+    client_conf.write_text("", encoding="ascii")
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": str(private),
+        "TMPDIR": str(private),
+        "XDG_RUNTIME_DIR": str(private),
+        "PULSE_SERVER": f"unix:{private / 'no-pulseaudio-server'}",
+        "PULSE_CLIENTCONFIG": str(client_conf),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
+
+
 def espeak_speech(voice: str, text: str, rate: int = FIXTURE_RATE, speed_wpm: int = 150) -> Signal:
-    """Speak ``text`` with espeak-ng, resample to ``rate``, trim, pad and P.56-normalise."""
+    """Speak ``text`` with espeak-ng, resample to ``rate``, trim, pad and P.56-normalise.
+
+    espeak-ng runs in a private directory and environment (:func:`_espeak_env`), so its output does not
+    depend on the machine's HOME, /tmp or audio state, nor on other processes using them.
+    """
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise FixtureBuildError("espeak-ng not found (install Debian package espeak-ng)")
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "espeak.wav"
+    with tempfile.TemporaryDirectory(prefix="espeak-") as tmp:  # mode 0700, ours: a valid runtime dir
+        private = Path(tmp)
+        out = private / "espeak.wav"
         proc = subprocess.run(
             [exe, "-v", voice, "-s", str(speed_wpm), "-w", str(out), text],
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
+            cwd=private,
+            env=_espeak_env(private),
             check=False,
         )
         if proc.returncode != 0 or not out.exists():
