@@ -11,10 +11,14 @@ Analyse one call direction against the reference that was played::
         print(c.name, c.verdict.value, c.value, c.detail)
 
 The gate (``audio_present``, ``reference_match``) runs first; when it fails the other metrics are not
-measured and are listed in ``a.skipped`` with the reason. Thresholds come from
-``Thresholds.from_mapping({...})``. ``emodel()`` gives the ITU-T G.107 R-factor from RTP statistics.
-One module per concern: align (and its delaypath), level, gate, dropouts, noise, clipping, echo, mos,
-emodel, codecs.
+measured and are listed in ``a.skipped`` with the reason. Every judgement states how much of the
+reference it judged (``a.coverage``); pass ``start_offset_s`` (recording start minus playback start),
+``expected_s`` (the planned recording length) and ``codec`` when known (see ``analyze``). Thresholds
+come from ``Thresholds.from_mapping({...})``; the defaults and their sources are in
+``docs/thresholds.md``. ``emodel()`` gives the ITU-T G.107 R-factor from RTP statistics.
+The metrics are plug-ins, one module each, registered in :mod:`harness.audio.checks`; the
+measurements they use: align (delaypath, blockcorr, viterbi), level, gate, dropouts, noise, clipping,
+echo, spectra, mos, ceiling, emodel, codecs.
 """
 
 from __future__ import annotations

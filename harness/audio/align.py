@@ -39,7 +39,7 @@ from scipy.fft import irfft, next_fast_len, rfft
 from harness.audio.delaypath import (
     MIN_BLOCK_CORR,
     SEARCH_S,
-    block_delay,
+    block_corrs,
     delay_path,
     place_change,
     samples_at,
@@ -163,15 +163,20 @@ def _coarse_track(
     """The reported delay track: one delay per one-second block (unmeasured blocks: nearest measured)."""
     blk, search, n_ref = round(BLOCK_S * rate), round(SEARCH_S * rate), len(reference)
     starts = list(range(0, max(n_ref - blk // 2, 1), blk))
+    usable = [s for s in starts if usable_block(reference[s : s + blk], active[s : s + blk], blk)]
+    found = dict(
+        zip(usable, block_corrs(received, [reference[s : s + blk] for s in usable], usable, d0, search), strict=True)
+    )
     delays: list[int | None] = []
     corrs: list[float] = []
     for s in starts:
-        e = min(s + blk, n_ref)
-        if not usable_block(reference[s:e], active[s:e], blk):
+        if s not in found:
             delays.append(None)
             corrs.append(0.0)
             continue
-        d, c = block_delay(received, reference[s:e], s, d0, search)
+        lags, corr = found[s]
+        k = int(np.argmax(corr))
+        d, c = int(lags[k]), float(corr[k])
         corrs.append(c)
         delays.append(d if c >= MIN_BLOCK_CORR else None)
     filled = _fill(delays, d0)

@@ -71,6 +71,12 @@ def render_text(a: Analysis) -> str:
         ("wrong audio", _fmt(d["wrong_audio"])),
         ("reference match", _fmt(d["reference_match"], nd=3)),
         ("MOS (perceptual)", _fmt(d["mos"])),
+        (
+            "MOS drop",
+            "-"
+            if d["mos_drop"] is None
+            else f"{d['mos_drop']:.2f} below {d['mos_ceiling']:.2f} (the clip through {d['codec']} alone)",
+        ),
         ("delay", _fmt(d["delay_ms"], "ms", 1)),
         ("delay variation", _fmt(d["delay_variation_ms"], "ms", 1)),
         ("speech level", _fmt(d["level_dbov"], "dBov", 1)),
@@ -90,6 +96,13 @@ def render_text(a: Analysis) -> str:
             _fmt(clip.get("clipped")) + (f" ({clip['ratio_pct']:.3f} % of samples)" if clip.get("clipped") else ""),
         ),
         (
+            "bandwidth",
+            "-"
+            if not d["bandwidth"]
+            else f"{d['bandwidth']['lower_hz']:.0f}-{d['bandwidth']['upper_hz']:.0f} Hz (10 dB down; the reference "
+            f"{d['bandwidth']['reference_lower_hz']:.0f}-{d['bandwidth']['reference_upper_hz']:.0f} Hz)",
+        ),
+        (
             "echo",
             "- (no --sent)"
             if not echo
@@ -102,9 +115,23 @@ def render_text(a: Analysis) -> str:
             ),
         ),
     ]
-    if d.get("overlap_s"):
+    cov = d.get("coverage")
+    if cov:
+        lo, hi = cov["judged_s"]
+        holds = " (all the recording holds)" if d.get("overlap_s") else ""
+        rows.insert(
+            2,
+            (
+                "reference judged",
+                f"{lo:.2f}-{hi:.2f} s{holds}: {cov['covered_speech_s']:.2f} of {cov['speech_s']:.2f} s of speech "
+                f"({cov['share_pct']:.1f} %)" + (f"; {', '.join(cov['diagnosis'])}" if cov["diagnosis"] else ""),
+            ),
+        )
+    elif d.get("overlap_s"):
         lo, hi = d["overlap_s"]
         rows.insert(2, ("reference judged", f"{lo:.2f}-{hi:.2f} s (all the recording holds)"))
+    if d.get("start_offset_s") is not None and d.get("recording_lag_ms") is not None:
+        rows.append(("recording lag", f"{d['recording_lag_ms']:.1f} ms (start offset {d['start_offset_s']:+.3f} s)"))
     if em:
         rows.append(("E-model", f"R {em['r']:.1f}, MOS {em['mos']:.2f} ({em['codec']})"))
     skipped_rows = {"dropouts": "dropouts", "clipping": "clipping"}
@@ -148,7 +175,23 @@ def render_text(a: Analysis) -> str:
     metavar="KEY=VALUE",
     help="Override a threshold, e.g. --threshold min_mos=3.8 (repeatable).",
 )
-@click.option("--codec", help="With --loss/--jitter/--rtt: codec for the G.107 E-model (PCMU, PCMA, GSM).")
+@click.option(
+    "--start-offset",
+    "start_offset",
+    type=float,
+    help="When the recording started minus when the reference started playing, seconds (taken out of the delay).",
+)
+@click.option(
+    "--expected",
+    "expected",
+    type=click.FloatRange(min=0, min_open=True),
+    help="How long the recording was meant to last, seconds (tells a dropped call from a short recording).",
+)
+@click.option(
+    "--codec",
+    help="The negotiated codec (PCMU, PCMA, GSM...): the MOS ceiling's; with it the E-model and packet loss are "
+    "judged from --loss/--jitter/--rtt.",
+)
 @click.option("--loss", type=click.FloatRange(0, 100), default=0.0, show_default=True, help="Packet loss %.")
 @click.option("--jitter", type=click.FloatRange(0), default=0.0, show_default=True, help="Jitter, ms.")
 @click.option("--rtt", type=click.FloatRange(0), default=0.0, show_default=True, help="Round-trip time, ms.")
@@ -159,6 +202,8 @@ def analyze_command(
     as_json: bool,
     direction: str,
     thresholds: Thresholds,
+    start_offset: float | None,
+    expected: float | None,
     codec: str | None,
     loss: float,
     jitter: float,
@@ -174,7 +219,17 @@ def analyze_command(
 
     rtp = RtpStats(codec, loss, jitter, rtt) if codec else None
     try:
-        result = analyze_files(degraded, reference, thresholds, direction, sent_path=sent, rtp=rtp)
+        result = analyze_files(
+            degraded,
+            reference,
+            thresholds,
+            direction,
+            sent_path=sent,
+            rtp=rtp,
+            start_offset_s=start_offset,
+            expected_s=expected,
+            codec=codec,
+        )
     except AudioInputError as exc:
         raise AudioUsageError(str(exc)) from None
     except ValueError as exc:  # arrays unusable after reading (e.g. NaN samples) or a bad codec name

@@ -7,8 +7,13 @@ constant, so the path is piecewise constant, and finding it is a shortest-path p
 price per delay change; a Viterbi search finds the cheapest path. The parts:
 
 - :func:`delay_path` runs it: the channel's response (only when it shapes the waveform), candidate
-  delays from half-second blocks, the path, then two rounds of searching every stretch of the path,
-  and every stretch it explains badly, for a delay the blocks missed;
+  delays from half-second blocks, the path (:mod:`harness.audio.viterbi`), then two rounds of
+  searching every stretch of the path, and every stretch it explains badly, for a delay the blocks
+  missed (:mod:`harness.audio.blockcorr`);
+- most calls keep one delay: when the coarse track never moves, the global delay alone is costed
+  first, and kept when no stretch is better explained by another delay by more than a delay change
+  would cost (``_one_delay``); that skips the search, the bulk of the analysis time, and gives the
+  same path (checked item by item on the accuracy corpus);
 - :func:`place_change` puts each change on the sample where the two delays explain the signal best.
 
 A frame's cost is one minus the evidence for that delay: the normalised correlation of reference and
@@ -28,12 +33,18 @@ import numpy.typing as npt
 from scipy.ndimage import binary_closing, uniform_filter1d
 from scipy.signal import fftconvolve
 
+from harness.audio.blockcorr import block_corr, block_corrs, block_delay, usable_block
+from harness.audio.viterbi import SWITCH_COST, no_detours, viterbi
+
+_viterbi = viterbi  # the name harness.audio.match imports
+
 __all__ = [
     "FRAME_S",
     "MIN_BLOCK_CORR",
     "SEARCH_S",
     "DelayPath",
     "block_corr",
+    "block_corrs",
     "block_delay",
     "delay_path",
     "place_change",
@@ -48,8 +59,6 @@ MIN_BLOCK_CORR = 0.4  #: a block whose best normalised correlation is lower give
 CAND_BLOCK_S = 0.5  #: candidate delays come from blocks this long ...
 CAND_HOP_S = 0.25  #: ... starting this far apart
 FRAME_S = 0.005  #: resolution of the delay path
-SWITCH_COST = 4.0  #: cost of one delay change, in speech frames the delay does not explain at all ...
-SWITCH_COST_PER_MS = 0.15  #: ... plus this per millisecond the delay moves
 SPEECH_DB = 35.0  #: reference frames this far below the loud ones carry no evidence about the delay
 MIN_EVIDENCE = 0.5  #: a frame's correlation below this says nothing about the delay
 POOR_COST = 0.5  #: a frame whose cost is above this (correlation below 0.75) is explained badly
@@ -57,6 +66,8 @@ REFINE_ROUNDS = 2  #: rounds of searching the badly explained stretches for dela
 CHANNEL_TAPS = 512  #: length of the measured channel response (64 ms at 8 kHz)
 CHANNEL_GAIN = 0.5  #: the channel's response is used when it leaves less than this share of the error
 MIN_SEGMENT_S = 0.04  #: a delay held for less than this between two others is a detour, not a delay
+MAX_STRETCHES = 60  #: more badly explained stretches than this: not searched one by one for one delay
+ONE_DELAY_FIRST = True  #: try the one-delay path first (tests turn it off to compare with the full path)
 
 
 @dataclass(frozen=True)
@@ -81,13 +92,17 @@ def delay_path(
     ``d0`` is the global delay, ``blocks`` the coarse track as ``(first reference sample, delay in
     samples)``, ``active`` marks where the reference talks.
     """
+    hop = max(round(FRAME_S * rate), 1)
+    if ONE_DELAY_FIRST and all(d == d0 for _, d in blocks):
+        steady = _one_delay(received, reference, rate, d0, hop)
+        if steady is not None:
+            return steady
     # the path compares waveforms: compare the received with the reference as the channel passed it
     # (a band limit or a filter's phase would otherwise leave every delay explaining it badly)
     heard = _through_channel(received, reference, rate, d0, blocks, active)
     # candidates are searched on level-flattened copies, so a soft syllable counts as much as a loud one
     flat_rec, flat_ref = _flatten(received, rate), _flatten(heard, rate)
     cands = _candidates(flat_rec, flat_ref, rate, d0, active)
-    hop = max(round(FRAME_S * rate), 1)
     costs = _frame_costs(received, heard, rate, cands)
     path, picked = _path(costs, cands, rate)
     for _ in range(REFINE_ROUNDS):
@@ -103,33 +118,38 @@ def delay_path(
     return DelayPath(path, heard, hop)
 
 
-def block_corr(
-    received: Signal, ref_block: Signal, start: int, d0: int, search: int
-) -> tuple[npt.NDArray[np.int64], Signal]:
-    """Normalised cross-correlation of one reference block at every delay within d0 ± search."""
-    lo = start + d0 - search
-    hi = start + d0 + search + len(ref_block)
-    lo_c, hi_c = max(lo, 0), min(hi, len(received))
-    if hi_c - lo_c < len(ref_block):
-        return np.array([d0], dtype=np.int64), np.zeros(1)
-    seg = received[lo_c:hi_c]
-    num = fftconvolve(seg, ref_block[::-1], mode="valid")
-    csum = np.concatenate([[0.0], np.cumsum(seg**2)])
-    e_seg = csum[len(ref_block) :] - csum[: -len(ref_block)]
-    e_ref = float(np.sum(ref_block**2))
-    corr = num / np.sqrt(np.maximum(e_seg, 1e-20) * max(e_ref, 1e-20))
-    return lo_c - start + np.arange(len(corr), dtype=np.int64), np.asarray(corr, dtype=np.float64)
+def _one_delay(received: Signal, reference: Signal, rate: int, d0: int, hop: int) -> DelayPath | None:
+    """The path when the global delay alone explains the call as well as any path would, else None.
 
-
-def block_delay(received: Signal, ref_block: Signal, start: int, d0: int, search: int) -> tuple[int, float]:
-    """Best delay for one reference block by normalised cross-correlation, within d0 ± search."""
-    lags, corr = block_corr(received, ref_block, start, d0, search)
-    k = int(np.argmax(corr))
-    return int(lags[k]), float(corr[k])
-
-
-def usable_block(block: Signal, act: npt.NDArray[np.bool_], full: int) -> bool:
-    return bool(len(block) >= full // 4 and np.count_nonzero(act) >= 0.2 * len(block) and np.any(block))
+    Most calls keep one delay: the coarse track never moves, and the search for a better path is
+    wasted. Here the global delay ``d0`` is costed alone; every stretch it explains badly is searched
+    for its own best delay (as the path's refinement does); each such delay is costed too. Staying on
+    ``d0`` is the cheapest path when no delay saves more than half a delay change on any stretch and
+    nothing over the whole call: then any path that leaves ``d0`` (or never takes it) pays more in
+    changes than it saves. Short of that bound, the cheapest path over ``d0`` and these delays
+    decides. When it moves, and when too much of the call is explained badly to search stretch by
+    stretch (a channel that shapes the waveform, heavy noise), the full path decides.
+    """
+    costs0 = _frame_costs(received, reference, rate, [d0])[0]
+    pad = max(round(0.02 / FRAME_S), 1)
+    bad = binary_closing(costs0 > POOR_COST, structure=np.ones(pad, dtype=bool))
+    stretches = np.count_nonzero(np.diff(np.concatenate([[0], bad.astype(np.int8), [0]])) > 0)
+    if stretches > MAX_STRETCHES:
+        return None
+    flat_rec, flat_ref = _flatten(received, rate), _flatten(reference, rate)
+    alts = sorted(_poorly_explained(flat_rec, flat_ref, rate, d0, costs0, hop) - {d0})
+    if alts:
+        costs = _frame_costs(received, reference, rate, alts)
+        gain = costs0[None, :] - costs
+        csum = np.concatenate([np.zeros((len(alts), 1)), np.cumsum(gain, axis=1)], axis=1)
+        best = np.max(csum - np.minimum.accumulate(csum, axis=1))  # the most any one stretch saves
+        if best >= SWITCH_COST / 2 or np.max(csum[:, -1]) > 0:
+            # not settled by the bound: the cheapest path over these delays decides
+            cands = sorted([d0, *alts])
+            stacked = np.vstack([costs0[None, :], costs])[np.argsort([d0, *alts])]
+            if np.any(_path(stacked, cands, rate)[0] != d0):
+                return None
+    return DelayPath(np.full(len(costs0), d0, dtype=np.int64), reference, hop)
 
 
 def _through_channel(
@@ -207,11 +227,13 @@ def _candidates(received: Signal, reference: Signal, rate: int, d0: int, active:
     blk, hop, search = round(CAND_BLOCK_S * rate), round(CAND_HOP_S * rate), round(SEARCH_S * rate)
     sep = max(round(0.001 * rate), 1)  # a second peak must be a different delay, not the first's flank
     out = {d0}
-    for s in range(0, max(len(reference) - blk // 2, 1), hop):
-        e = min(s + blk, len(reference))
-        if not usable_block(reference[s:e], active[s:e], blk):
-            continue
-        lags, corr = block_corr(received, reference[s:e], s, d0, search)
+    starts = [
+        s
+        for s in range(0, max(len(reference) - blk // 2, 1), hop)
+        if usable_block(reference[s : s + blk], active[s : s + blk], blk)
+    ]
+    blocks = [reference[s : s + blk] for s in starts]
+    for lags, corr in block_corrs(received, blocks, starts, d0, search):
         for _ in range(2):
             k = int(np.argmax(corr))
             if corr[k] < MIN_BLOCK_CORR:
@@ -258,7 +280,7 @@ def _path(
     costs: npt.NDArray[np.float64], cands: list[int], rate: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """The delay per frame (Viterbi path without detours), and the candidate index it picked."""
-    best = _no_detours(_viterbi(costs, cands, rate), costs, MIN_SEGMENT_S / FRAME_S)
+    best = no_detours(viterbi(costs, cands, rate), costs, MIN_SEGMENT_S / FRAME_S)
     return np.asarray(cands, dtype=np.int64)[best], best
 
 
@@ -305,63 +327,6 @@ def _segment_delays(
         if c >= MIN_BLOCK_CORR:
             out.add(d)
     return out
-
-
-def _viterbi(costs: npt.NDArray[np.float64], cands: list[int], rate: int) -> npt.NDArray[np.int64]:
-    """Index of the candidate (``cands`` ascending) per frame on the cheapest path, delay changes included.
-
-    A change costs :data:`SWITCH_COST` plus :data:`SWITCH_COST_PER_MS` per millisecond it moves: a
-    big jump needs more proof than a 10 ms warp, so a stretch that two delays far apart explain by
-    chance (a sustained vowel, a hum) does not send the path on a detour. On a tie the path keeps its
-    delay, so silence never moves it.
-    """
-    k, nf = costs.shape
-    # candidates are sorted, so the cheapest way into each state splits into one from below and one
-    # from above, each a running minimum: O(k) per frame instead of O(k²)
-    pos = np.asarray(cands, dtype=np.float64) * 1000.0 / rate * SWITCH_COST_PER_MS
-    acc = np.zeros(k)
-    back = np.empty((nf, k), dtype=np.int64)
-    idx = np.arange(k)
-    for f in range(nf):
-        up = acc - pos
-        up_min = np.minimum.accumulate(up)
-        up_arg = np.maximum.accumulate(np.where(up == up_min, idx, 0))
-        down = acc + pos
-        down_min = np.minimum.accumulate(down[::-1])[::-1]
-        down_arg = np.minimum.accumulate(np.where(down == down_min, idx, k)[::-1])[::-1]
-        from_below, from_above = up_min + pos, down_min - pos
-        switched = SWITCH_COST + np.minimum(from_below, from_above)
-        came = np.where(from_below <= from_above, up_arg, down_arg)
-        stay = acc <= switched
-        back[f] = np.where(stay, idx, came)
-        acc = np.where(stay, acc, switched) + costs[:, f]
-    path = np.empty(nf, dtype=np.int64)
-    s = int(np.argmin(acc))
-    for f in range(nf - 1, -1, -1):
-        path[f] = s
-        s = int(back[f, s])
-    return path
-
-
-def _no_detours(
-    path: npt.NDArray[np.int64], costs: npt.NDArray[np.float64], min_frames: float
-) -> npt.NDArray[np.int64]:
-    """Give a segment shorter than ``min_frames`` between two others the better of its neighbours' delays.
-
-    Where the received lost a stretch of the reference (a frame the jitter buffer dropped), no delay
-    explains the samples around the cut and the path may pass through some third delay for a frame or
-    two; that is one jump, not three.
-    """
-    path = path.copy()
-    while True:
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(path)) + 1, [len(path)]])
-        short = [i for i in range(1, len(starts) - 2) if starts[i + 1] - starts[i] < min_frames]
-        if not short:
-            return path
-        i = min(short, key=lambda k: starts[k + 1] - starts[k])
-        a, b = int(starts[i]), int(starts[i + 1])
-        left, right = int(path[a - 1]), int(path[b])
-        path[a:b] = left if costs[left, a:b].sum() <= costs[right, a:b].sum() else right
 
 
 def samples_at(received: Signal, idx: npt.NDArray[np.int64], d: int) -> Signal:

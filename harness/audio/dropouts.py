@@ -14,11 +14,11 @@ here: that is what the RTP statistics and the E-model are for.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import butter, sosfiltfilt
+
+from harness.audio.spectra import Spectra
 
 __all__ = ["Dropout", "band_frames_db", "find_dropouts"]
 
@@ -47,37 +47,50 @@ class Dropout:
         }
 
 
-@cache
-def _bandpass(lo: float, hi: float, rate: int) -> npt.NDArray[np.float64]:
-    return np.asarray(butter(4, [lo, hi], btype="bandpass", fs=rate, output="sos"))
-
-
 SUB_BANDS_HZ = ((300.0, 600.0), (600.0, 1200.0), (1200.0, 2400.0), (2400.0, 3400.0))
 
 
-def band_frames_db(x: Signal, rate: int, band: tuple[float, float] = BAND_HZ, frame_s: float = FRAME_S) -> Signal:
-    """Energy (dB, mean square) of consecutive ``frame_s`` frames of ``x`` in ``band``."""
-    y = sosfiltfilt(_bandpass(band[0], min(band[1], 0.45 * rate), rate), x) if len(x) > 30 else x
+def band_frames_db(
+    x: Signal,
+    rate: int,
+    band: tuple[float, float] = BAND_HZ,
+    frame_s: float = FRAME_S,
+    spectra: Spectra | None = None,
+) -> Signal:
+    """Energy (dB, mean square) of consecutive ``frame_s`` frames of ``x`` in ``band``.
+
+    The band is a zero-phase 4th-order Butterworth (as ``sosfiltfilt``), applied to ``x``'s FFT;
+    pass ``spectra`` (``Spectra(x, rate)``) to share that FFT with other bands and metrics.
+    """
+    s = spectra if spectra is not None else Spectra(x, rate)
+    y = s.band(band[0], band[1])
     f = round(frame_s * rate)
     n = len(y) // f
     return np.asarray(10 * np.log10(np.mean(y[: n * f].reshape(n, f) ** 2, axis=1) + 1e-13))
 
 
-def expected_frames_db(aligned: Signal, reference: Signal, rate: int, speech: npt.NDArray[np.bool_]) -> Signal:
+def expected_frames_db(
+    aligned: Signal,
+    reference: Signal,
+    rate: int,
+    speech: npt.NDArray[np.bool_],
+    spectra: tuple[Spectra, Spectra] | None = None,
+) -> Signal:
     """What each received frame should hold: the reference through the channel's own response.
 
     The response is a gain per sub-band, the median over speech frames of received minus reference
     (a median, so the dropouts themselves do not pull it down). A channel that colours or band-limits
     the speech then shifts the expectation instead of faking a dropout in every frame whose energy
-    sits where the channel is weak.
+    sits where the channel is weak. ``spectra``: ``(Spectra(aligned), Spectra(reference))``.
     """
+    sa, sr = spectra if spectra is not None else (Spectra(aligned, rate), Spectra(reference, rate))
     n = len(speech)
     total = np.zeros(n)
     for band in SUB_BANDS_HZ:
         if band[0] >= 0.45 * rate:
             continue
-        er = band_frames_db(reference, rate, band)[:n]
-        ea = band_frames_db(aligned, rate, band)[:n]
+        er = band_frames_db(reference, rate, band, spectra=sr)[:n]
+        ea = band_frames_db(aligned, rate, band, spectra=sa)[:n]
         ok = speech & (er > -100)
         h = float(np.median(ea[ok] - er[ok])) if np.any(ok) else 0.0
         total += 10 ** ((er + h) / 10)
@@ -92,6 +105,7 @@ def find_dropouts(
     depth_db: float = 20.0,
     min_ms: float = 20.0,
     speech_floor_db: float = 30.0,
+    spectra: tuple[Spectra, Spectra] | None = None,
 ) -> list[Dropout]:
     """Dropout events in ``aligned`` (received, on the reference timeline).
 
@@ -99,17 +113,19 @@ def find_dropouts(
     measured sub-band response) a received frame must fall; ``speech_floor_db``: how far below the
     reference's loud frames (90th percentile) a reference frame may be and still count as speech.
     ``gain_db`` is accepted for callers that know the gain; the sub-band response already includes it.
+    ``spectra``: ``(Spectra(aligned), Spectra(reference))`` when the caller has them.
     """
     del gain_db  # measured per sub-band below
-    er = band_frames_db(reference, rate)
-    ea = band_frames_db(aligned, rate)
+    sa, sr = spectra if spectra is not None else (Spectra(aligned, rate), Spectra(reference, rate))
+    er = band_frames_db(reference, rate, spectra=sr)
+    ea = band_frames_db(aligned, rate, spectra=sa)
     n = min(len(er), len(ea))
     er, ea = er[:n], ea[:n]
     if n == 0:
         return []
     loud = float(np.percentile(er, 90))
     speech = er >= loud - speech_floor_db
-    expected = expected_frames_db(aligned, reference, rate, speech)
+    expected = expected_frames_db(aligned, reference, rate, speech, (sa, sr))
     lost = speech & (ea <= expected - depth_db)
     neutral = ~speech
     events: list[Dropout] = []

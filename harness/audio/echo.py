@@ -136,19 +136,18 @@ def far_end(
     changes = np.flatnonzero(np.diff(delay_map)) + 1
     for a, b in itertools.pairwise([0, *changes.tolist(), len(delay_map)]):
         d = int(delay_map[a])
-        n = np.arange(a, b)
-        j = start + n + d
-        ok = (j >= 0) & (j < len(received))
-        n, j = n[ok], j[ok]
-        if len(n) == 0:
+        # the reference samples of this stretch whose received sample exists (j = start + n + d)
+        lo, hi = max(a, -start - d), min(b, len(received) - start - d)
+        if hi <= lo:
             continue
-        # columns: the reference k samples away, k = -taps..taps
-        x = np.lib.stride_tricks.sliding_window_view(padded, 2 * taps + 1)[n]
-        fit = np.ones(len(n), dtype=bool) if unfit is None else ~unfit[n]
-        xx = x[fit].T @ x[fit]
+        j0 = start + lo + d
+        # rows: the reference k samples away (k = -taps..taps) for every sample of the stretch
+        x = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(padded[lo : hi + 2 * taps], hi - lo))
+        xf = x if unfit is None else x * (~unfit[lo:hi])  # samples not to fit on weigh nothing
+        xx = xf @ x.T
         lam = 1e-6 * float(np.trace(xx)) / len(xx) + 1e-12
-        h = np.linalg.solve(xx + lam * np.eye(len(xx)), x[fit].T @ received[j[fit]])
-        out[j] += x @ h
+        h = np.linalg.solve(xx + lam * np.eye(len(xx)), xf @ received[j0 : j0 + hi - lo])
+        out[j0 : j0 + hi - lo] += h @ x
     return out
 
 

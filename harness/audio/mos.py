@@ -26,15 +26,15 @@ from functools import cache
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import butter, resample_poly, sosfiltfilt
+from scipy.signal import lfilter, resample_poly
+
+from harness.audio.spectra import N_FFT, Spectra
 
 __all__ = ["DEFAULT_PARAMS", "MosParams", "MosResult", "disturbances", "perceptual_mos", "raw_to_mos"]
 
 Signal = npt.NDArray[np.float64]
 
 MODEL_RATE = 8000
-N_FFT = 256
-HOP = 128
 _SPL_OFFSET_DB = 105.0  # -26 dBov speech is heard at 79 dB SPL, as in P.862's calibration
 _LISTEN_DBOV = -26.0
 
@@ -78,6 +78,7 @@ def _bark(f: Signal) -> Signal:
     return 6.0 * np.arcsinh(f / 600.0)
 
 
+@cache
 def _band_matrix(rate: int) -> tuple[npt.NDArray[np.float64], Signal]:
     """0.5-Bark band membership of each FFT bin (100 Hz .. 3.7 kHz) and each band's centre in Hz."""
     f = np.asarray(np.fft.rfftfreq(N_FFT, 1.0 / rate), dtype=np.float64)
@@ -99,27 +100,9 @@ def _threshold_dbov(f_hz: Signal) -> Signal:
     return spl - _SPL_OFFSET_DB
 
 
-def _band_power(x: Signal, bands: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Frames x bands power spectrum, scaled so the bands of a frame sum to its mean square."""
-    n = 1 + max(len(x) - N_FFT, 0) // HOP
-    x = np.pad(x, (0, max(N_FFT + (n - 1) * HOP - len(x), 0)))
-    w = np.hanning(N_FFT + 2)[1:-1]
-    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
-    spec = np.abs(np.fft.rfft(x[idx] * w, axis=1)) ** 2
-    spec[:, 1:-1] *= 2.0
-    spec /= N_FFT * float(np.sum(w**2))
-    return np.asarray(spec @ bands.T)
-
-
-@cache
-def _listening_band(rate: int) -> npt.NDArray[np.float64]:
-    return np.asarray(butter(4, [300.0, 3000.0], btype="bandpass", fs=rate, output="sos"))
-
-
-def _listening_scale(x: Signal, rate: int) -> float:
+def _listening_scale(x: Spectra) -> float:
     """Gain that puts ``x``'s 300-3000 Hz band power at the listening level (PESQ's level alignment)."""
-    y = sosfiltfilt(_listening_band(rate), x)
-    p = float(np.mean(y**2))
+    p = x.band_power(300.0, 3000.0)
     if p <= 0:
         return 1.0
     # band power of speech at -26 dBov active level with ~70 % activity sits ~ 2 dB lower
@@ -127,18 +110,28 @@ def _listening_scale(x: Signal, rate: int) -> float:
 
 
 def disturbances(
-    reference: Signal, degraded: Signal, rate: int, params: MosParams = DEFAULT_PARAMS
+    reference: Signal,
+    degraded: Signal,
+    rate: int,
+    params: MosParams = DEFAULT_PARAMS,
+    spectra: tuple[Spectra, Spectra] | None = None,
 ) -> tuple[float, float]:
-    """Aggregated symmetric and asymmetric disturbance of time-aligned ``degraded`` against ``reference``."""
-    if rate != MODEL_RATE:
-        g = math.gcd(rate, MODEL_RATE)
-        reference = resample_poly(reference, MODEL_RATE // g, rate // g)
-        degraded = resample_poly(degraded, MODEL_RATE // g, rate // g)
-    n = min(len(reference), len(degraded))
-    x = reference[:n] * _listening_scale(reference[:n], MODEL_RATE)
-    y = degraded[:n] * _listening_scale(degraded[:n], MODEL_RATE)
+    """Aggregated symmetric and asymmetric disturbance of time-aligned ``degraded`` against ``reference``.
+
+    ``spectra``: the :class:`Spectra` of both signals (8 kHz, equal length), when the caller has them.
+    """
+    if spectra is None:
+        if rate != MODEL_RATE:
+            g = math.gcd(rate, MODEL_RATE)
+            reference = resample_poly(reference, MODEL_RATE // g, rate // g)
+            degraded = resample_poly(degraded, MODEL_RATE // g, rate // g)
+        n = min(len(reference), len(degraded))
+        spectra = (Spectra(reference[:n], MODEL_RATE), Spectra(degraded[:n], MODEL_RATE))
+    sx, sy = spectra
     bands, centres = _band_matrix(MODEL_RATE)
-    px, py = _band_power(x, bands), _band_power(y, bands)
+    # both signals at the listening level: band powers scale with the gain squared
+    px = sx.power @ bands.T * _listening_scale(sx) ** 2
+    py = sy.power @ bands.T * _listening_scale(sy) ** 2
     p0 = 10 ** (_threshold_dbov(centres) / 10)  # per band
 
     # speech frames of the reference: loudest frames down to 30 dB below the 95th percentile
@@ -156,11 +149,7 @@ def disturbances(
     aud_x = np.sum(np.where(px > p0, px, 0.0), axis=1)
     aud_y = np.sum(np.where(py > p0, py, 0.0), axis=1)
     g = (aud_x + 5 * p0.sum()) / (aud_y + 5 * p0.sum())
-    gs = np.empty_like(g)
-    acc = 1.0
-    for i, v in enumerate(g):
-        acc = 0.8 * acc + 0.2 * v
-        gs[i] = acc
+    gs = lfilter([0.2], [1.0, -0.8], g, zi=[0.8])[0]  # one-pole smoothing, starting from a gain of 1
     py = py * np.clip(gs, *params.gain_limit)[:, None]
 
     # 4. loudness
@@ -200,9 +189,15 @@ def _aggregate(v: Signal, seg: int = 20) -> float:
     return float(np.sqrt(np.mean(l6**2)))
 
 
-def perceptual_mos(reference: Signal, degraded: Signal, rate: int, params: MosParams = DEFAULT_PARAMS) -> MosResult:
+def perceptual_mos(
+    reference: Signal,
+    degraded: Signal,
+    rate: int,
+    params: MosParams = DEFAULT_PARAMS,
+    spectra: tuple[Spectra, Spectra] | None = None,
+) -> MosResult:
     """MOS-LQO estimate of time-aligned ``degraded`` against ``reference`` (narrowband model)."""
-    d_sym, d_asym = disturbances(reference, degraded, rate, params)
+    d_sym, d_asym = disturbances(reference, degraded, rate, params, spectra)
     raw = 4.5 - params.a * d_sym - params.b * d_asym
     raw = min(max(raw, -0.5), 4.5)
     return MosResult(min(max(raw_to_mos(raw), 1.0), 4.5), raw, d_sym, d_asym)

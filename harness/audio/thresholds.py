@@ -1,11 +1,13 @@
 """Pass/fail thresholds of the audio checks, with defaults a call-center path should meet.
 
 Every number a verdict depends on lives here, so a target profile or scenario can tighten or relax
-it by name and a report can show what a check was held to::
+it by name and a report can show what a check was held to. Each default and its source (ITU-T
+G.114, G.107/G.109, G.712, G.131/G.168, P.56 ...) is in ``docs/thresholds.md``; a unit test keeps
+that table and these defaults equal::
 
     >>> t = Thresholds.from_mapping({"min_mos": 3.8, "max_dropouts": 1})
     >>> t.min_mos, t.max_delay_ms
-    (3.8, 400.0)
+    (3.8, 150.0)
     >>> Thresholds.from_mapping({"min_moss": 3.8})
     Traceback (most recent call last):
     ...
@@ -25,14 +27,20 @@ __all__ = ["Thresholds"]
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Thresholds of every audio check (names of checks in brackets)."""
+    """Thresholds of every audio check (names of checks in brackets); sources in docs/thresholds.md."""
 
     # gate [audio_present, reference_match]
     no_audio_level_dbov: float = -60.0  #: received P.56 level below this is "no audio"
     no_audio_min_activity: float = 0.01  #: received speech activity below this (0..1) is "no audio"
+    #: received level spread (50 ms frames, 300-3400 Hz, 95th minus 10th percentile) below this is
+    #: steady noise or a tone, not speech: hiss and comfort noise are "no audio"
+    no_audio_min_modulation_db: float = 5.0
     min_reference_match: float = 0.5  #: max(waveform, envelope correlation) below this is "wrong audio"
+    # coverage [coverage]
+    min_coverage_pct: float = 95.0  #: share of the reference's active speech the recording let us judge
     # timing [delay, delay_variation]
-    max_delay_ms: float = 400.0  #: G.114 upper bound for one-way delay (planning)
+    min_delay_ms: float = -30.0  #: a causal path cannot lead the reference: more negative is impossible
+    max_delay_ms: float = 150.0  #: G.114: one-way delay up to 150 ms is good for most applications
     max_delay_variation_ms: float = 100.0  #: largest minus smallest delay through the call
     # level [gain, speech_level, level_stability]
     max_abs_gain_db: float = 6.0  #: |received level - reference level|
@@ -43,15 +51,19 @@ class Thresholds:
     dropout_depth_db: float = 20.0  #: a frame this far below the gain-matched reference is lost
     dropout_min_ms: float = 20.0  #: shorter gaps are not reported
     # noise [noise_floor, snr]
-    max_noise_floor_dbov: float = -50.0
-    min_snr_db: float = 20.0
+    max_noise_floor_dbov: float = -60.0
+    min_snr_db: float = 30.0
     # clipping [clipping]
     max_clipping_pct: float = 0.05  #: share of non-silent samples at the clip level
     # echo [echo] (only when the listener's sent signal is given)
     min_echo_loss_db: float = 40.0  #: sent level minus echo level in the received signal
-    # perceptual and E-model [mos, emodel_r]
-    min_mos: float = 3.5
-    min_emodel_r: float = 70.0  #: G.107 R below 70 means "some users dissatisfied"
+    # bandwidth [bandwidth]
+    min_bandwidth_hz: float = 3000.0  #: upper edge of the channel's response (10 dB down), telephone band 3400
+    # perceptual, network and E-model [mos, mos_drop, packet_loss, emodel_r]
+    min_mos: float = 3.6  #: absolute floor: G.107 Annex B MOS at R 70 (below: "many users dissatisfied")
+    max_mos_drop: float = 0.5  #: MOS below what the clip scores through the codec alone (the decider)
+    max_loss_pct: float = 1.0  #: RTP packet loss (only with rtp stats); concealed loss hides from the signal
+    min_emodel_r: float = 80.0  #: G.109: R >= 80 "users satisfied" (call-center grade)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> Thresholds:
@@ -83,9 +95,11 @@ class Thresholds:
 
         need(0.0 <= self.no_audio_min_activity <= 1.0, "no_audio_min_activity", "must be within 0..1")
         need(-1.0 <= self.min_reference_match <= 1.0, "min_reference_match", "must be within -1..1")
+        need(0.0 <= self.min_coverage_pct <= 100.0, "min_coverage_pct", "must be within 0..100")
         need(1.0 <= self.min_mos <= 5.0, "min_mos", "must be within 1..5")
         need(0.0 <= self.min_emodel_r <= 100.0, "min_emodel_r", "must be within 0..100")
         for key in (
+            "no_audio_min_modulation_db",
             "max_delay_ms",
             "max_delay_variation_ms",
             "max_abs_gain_db",
@@ -94,8 +108,12 @@ class Thresholds:
             "dropout_depth_db",
             "dropout_min_ms",
             "max_clipping_pct",
+            "min_bandwidth_hz",
+            "max_mos_drop",
+            "max_loss_pct",
         ):
             need(getattr(self, key) >= 0.0, key, "must not be negative")
+        need(self.min_delay_ms <= self.max_delay_ms, "min_delay_ms", "must not exceed max_delay_ms")
 
     def to_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -107,10 +107,27 @@ def test_to_dict_is_json_safe_with_the_agreed_keys(caller: np.ndarray, agent: np
         "no_audio",
         "one_way",
         "checks",
+        "coverage",
+        "bandwidth",
+        "mos_ceiling",
+        "mos_drop",
+        "codec",
+        "recording_lag_ms",
+        "start_offset_s",
+        "modulation_db",
     ):
         assert key in d
     assert d["dropouts"] and set(d["dropouts"][0]) >= {"start_s", "end_s"}
-    assert {c["name"] for c in d["checks"]} >= {"dropouts", "echo", "emodel_r", "mos"}
+    assert {c["name"] for c in d["checks"]} >= {
+        "dropouts",
+        "echo",
+        "emodel_r",
+        "mos",
+        "mos_drop",
+        "coverage",
+        "bandwidth",
+    }
+    assert d["coverage"]["judged_s"] == [0.0, 7.96] and d["coverage"]["share_pct"] > 95.0
     assert d["verdict"] == "FAIL"  # the dropout
 
 

@@ -85,8 +85,24 @@ def test_short_recording_shows_the_stretch_judged(runner: CliRunner, coded: Path
     x, rate = read_wav(coded)
     short = write_wav(tmp_path / "short.wav", x[: 4 * rate], rate)
     res = runner.invoke(analyze_command, [str(short), "--ref", CALLER])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output  # half the reference's speech was never heard
     assert "0.00-3.96 s (all the recording holds)" in res.output
+    assert "FAIL   coverage" in res.output and "recording_ended_early" in res.output
+    planned = runner.invoke(analyze_command, [str(short), "--ref", CALLER, "--expected", "4", "--json"])
+    cov = json.loads(planned.output)["coverage"]
+    assert cov["diagnosis"] == ["recording_too_short"] and cov["judged_s"] == [0.0, 3.96]
+
+
+def test_start_offset_and_codec_options(runner: CliRunner, coded: Path, tmp_path: Path) -> None:
+    x, rate = read_wav(coded)
+    early = write_wav(tmp_path / "early.wav", np.concatenate([np.zeros(rate // 2), x]), rate)  # recorder 0.5 s first
+    res = runner.invoke(
+        analyze_command, [str(early), "--ref", CALLER, "--start-offset", "-0.5", "--codec", "PCMA", "--json"]
+    )
+    d = json.loads(res.output)
+    assert res.exit_code == 0, res.output
+    assert d["delay_ms"] == pytest.approx(40.0, abs=0.2) and d["recording_lag_ms"] == pytest.approx(540.0, abs=0.2)
+    assert d["codec"] == "pcma" and d["mos_ceiling"] is not None
 
 
 def test_silent_sent_signal_shows_echo_not_measurable(runner: CliRunner, coded: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from harness.audio import analyze, read_wav
+from harness.audio import Thresholds, analyze, read_wav
 from harness.audio import impair as imp
 from harness.audio.align import align
 from harness.audio.echo import estimate_echo
@@ -190,9 +190,16 @@ def test_echo_without_single_talk_in_noise_is_an_error_that_says_why(caller: np.
     start = round(DELAY_MS * RATE / 1000)
     far_talks[start : start + len(caller)] = ~reference_silence(caller, RATE, below_db=40.0)
     sent = np.where(far_talks, _fit(agent, len(rec)), 0.0)
-    check = analyze(rec, caller, RATE, sent=sent).check("echo")
+    noisy_ok = Thresholds.from_mapping(
+        {"max_noise_floor_dbov": -30.0, "min_snr_db": 10.0, "min_mos": 1.0, "max_mos_drop": 4.0}
+    )
+    check = analyze(rec, caller, RATE, noisy_ok, sent=sent).check("echo")
     assert check is not None and check.verdict is Verdict.ERROR
     assert "too little single talk" in check.detail
+    # with the default thresholds the noise FAILs: the echo it hides is not an ERROR on top, but skipped
+    a = analyze(rec, caller, RATE, sent=sent)
+    assert a.check("echo") is None and a.verdict is Verdict.FAIL
+    assert "too little single talk" in a.skipped["echo"] and "noise_floor" in a.skipped["echo"]
 
 
 def test_weights_keep_out_what_is_not_echo(agent: np.ndarray) -> None:
@@ -211,19 +218,32 @@ def test_weights_keep_out_what_is_not_echo(agent: np.ndarray) -> None:
 
 # ---- problem 2: a recording shorter than the reference ---------------------------------------------
 def test_recording_that_ended_early_is_judged_on_the_overlap(caller: np.ndarray, agent: np.ndarray) -> None:
+    """What it holds is judged as before (no dropout at its end); that it holds too little FAILs coverage."""
     rec = _clean(caller)[: 5 * RATE]  # a probe recorded 5 s of an 8 s reference
-    a = analyze(rec, caller, RATE, sent=agent[: 5 * RATE])
+    a = analyze(rec, caller, RATE, sent=agent[: 5 * RATE], expected_s=5.0)
     assert a.dropouts == []
-    assert a.verdict is Verdict.PASS, [c for c in a.checks if c.verdict is not Verdict.PASS]
+    assert [c.name for c in a.checks if c.verdict is not Verdict.PASS] == ["coverage"]
     assert a.overlap_s == pytest.approx((0.0, 5.0 - DELAY_MS / 1000), abs=0.01)
     assert a.mos is not None and a.mos >= 4.0
     assert a.to_dict()["overlap_s"] == pytest.approx([0.0, 4.92], abs=0.01)
+    coverage = a.check("coverage")
+    assert coverage is not None and coverage.blame == "harness"  # recorded as planned: the plan was too short
+    assert a.coverage is not None and a.coverage["diagnosis"] == ["recording_too_short"]
+    assert "record at least 8" in coverage.detail
 
 
 def test_recording_that_started_late_is_judged_on_the_overlap(caller: np.ndarray) -> None:
-    a = analyze(_clean(caller)[RATE:], caller, RATE)  # the recorder started 1 s after the player
-    assert a.dropouts == [] and a.verdict is Verdict.PASS
+    rec = _clean(caller)[RATE:]  # the recorder started 1 s after the player
+    a = analyze(rec, caller, RATE)
+    assert a.dropouts == []
     assert a.overlap_s is not None and a.overlap_s[0] == pytest.approx(1.0 - DELAY_MS / 1000, abs=0.01)
+    # without the offset the reference seems to lead the recording: impossible for a causal path
+    delay = a.check("delay")
+    assert delay is not None and delay.verdict is Verdict.FAIL and "impossible" in delay.detail
+    told = analyze(rec, caller, RATE, start_offset_s=1.0)
+    assert told.delay_ms == pytest.approx(DELAY_MS, abs=0.2)
+    assert [c.name for c in told.checks if c.verdict is not Verdict.PASS] == ["coverage"]
+    assert told.coverage is not None and told.coverage["diagnosis"] == ["recording_started_late"]
 
 
 def test_short_recording_still_reports_a_dropout_inside_it(caller: np.ndarray) -> None:
