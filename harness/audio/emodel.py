@@ -119,6 +119,7 @@ def emodel(
     burst_ratio: float = 1.0,
     jitter_buffer_ms: float | None = None,
     ptime_ms: float = 20.0,
+    one_way_ms: float | None = None,
 ) -> EModelResult:
     """R-factor and MOS from stream statistics.
 
@@ -126,8 +127,9 @@ def emodel(
     ``rtt_ms`` the RTCP round-trip time, ``burst_ratio`` G.107's BurstR (1 = random loss).
     ``jitter_buffer_ms`` is the delay the receiver's jitter buffer adds (pjsua2 reports its average);
     ``None`` assumes an adaptive buffer holding twice the jitter, at least one packet. Packets the
-    buffer discarded as late are loss too: add them to ``loss_pct``. Raises ValueError for an unknown
-    codec or a value out of range.
+    buffer discarded as late are loss too: add them to ``loss_pct``. ``one_way_ms``, a measured
+    mouth-to-ear delay, replaces the estimate from RTT, jitter buffer and packetisation. Raises ValueError
+    for an unknown codec or a value out of range.
     """
     key = codec.strip().lower()
     key = _ALIASES.get(key, key)
@@ -148,7 +150,7 @@ def emodel(
             raise ValueError(f"jitter_buffer_ms must be a non-negative number, got {jitter_buffer_ms!r}")
         jb = jitter_buffer_ms
     ppl = loss_pct
-    ta = one_way_delay_ms(rtt_ms, jb, c, ptime_ms)
+    ta = one_way_delay_ms(rtt_ms, jb, c, ptime_ms) if one_way_ms is None else max(0.0, float(one_way_ms))
     idd = _idd(ta)
     idte = _idte(ta)
     idle = _idle(2.0 * ta)

@@ -60,7 +60,7 @@ class Thresholds:
     # bandwidth [bandwidth]
     min_bandwidth_hz: float = 3000.0  #: upper edge of the channel's response (10 dB down), telephone band 3400
     # perceptual, network and E-model [mos, mos_drop, packet_loss, emodel_r]
-    min_mos: float = 3.6  #: absolute floor: G.107 Annex B MOS at R 70 (below: "many users dissatisfied")
+    min_mos: float = 3.1  #: absolute floor: G.107 Annex B MOS at R 60 (below every clip's ceiling - max drop)
     max_mos_drop: float = 0.5  #: MOS below what the clip scores through the codec alone (the decider)
     max_loss_pct: float = 1.0  #: RTP packet loss (only with rtp stats); concealed loss hides from the signal
     min_emodel_r: float = 80.0  #: G.109: R >= 80 "users satisfied" (call-center grade)

@@ -211,13 +211,8 @@ class MediaSampler:
                 name = f"{src}->{dst}"
                 received = self.dir / f"{dst}-{call}.wav"
                 st = mc.stats.get(party) or {}
-                rx, lost = int(st.get("rx_packets") or 0), max(0, int(st.get("rx_lost") or 0))
-                loss = 100.0 * lost / (rx + lost) if rx + lost else None
-                rtp = None
-                if st.get("codec"):
-                    rtp = RtpStats(codec=str(st["codec"]), loss_pct=loss or 0.0,
-                                   jitter_ms=float(st.get("rx_jitter_ms") or 0.0),
-                                   rtt_ms=float(st.get("rtt_ms") or 0.0))
+                rtp = RtpStats.from_party(st)  # what was not measured stays None, never a best-case zero
+                loss = rtp.loss_pct if rtp is not None else None
                 entry: dict[str, Any] = {"received": received.name, "jitter_ms": st.get("rx_jitter_ms"),
                                          "loss_pct": None if loss is None else round(loss, 3)}
                 try:

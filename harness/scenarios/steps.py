@@ -410,8 +410,10 @@ class ExpectAudio:
             if not received.exists():
                 ctx.check(CheckResult.error(f"{prefix}:{name}", f"{dst} made no recording ({received.name})"))
                 continue
-            judge_direction(ctx, name, received, reference, sent, rtp_stats(ctx, dst, dst_call), prefix=prefix)
-
+            src_call = leg.caller_call if src == leg.caller else leg.callee_call
+            offset, planned = recording_times(ctx, src, src_call, dst, dst_call)
+            judge_direction(ctx, name, received, reference, sent, rtp_stats(ctx, dst, dst_call), prefix=prefix,
+                            start_offset_s=offset, expected_s=planned)
 
     def _echo(self, ctx: RunContext, leg: CallLeg) -> None:
         """The caller hears itself: its received audio is judged against what it played; the delay is the
@@ -432,17 +434,40 @@ class ExpectAudio:
         if not received.exists():
             ctx.check(CheckResult.error(f"{prefix}:{name}", f"{leg.caller} made no recording ({received.name})"))
             return
+        offset, planned = recording_times(ctx, leg.caller, leg.caller_call, leg.caller, leg.caller_call)
         judge_direction(ctx, name, received, reference, None, rtp_stats(ctx, leg.caller, leg.caller_call),
-                        prefix=prefix, round_trip=True)
+                        prefix=prefix, round_trip=True, start_offset_s=offset, expected_s=planned)
+
+
+def recording_times(ctx: RunContext, src: str, src_call: str | None, dst: str,
+                    dst_call: str) -> tuple[float | None, float | None]:
+    """For a whole call's recording at ``dst``: when it started relative to ``src``'s first playback (both
+    from the parties' own events), and how long it ran until the call ended. None where not known."""
+    def first(party: str, call: str | None, kind: str) -> float | None:
+        if call is None:
+            return None
+        ev = next((e for e in ctx.party(party).call_events(call) if e["event"] == kind), None)
+        return float(ev["t"]) if ev is not None and isinstance(ev.get("t"), int | float) else None
+
+    t_rec, t_play = first(dst, dst_call, "recording"), first(src, src_call, "playing")
+    end = next((float(e["t"]) for e in ctx.party(dst).call_events(dst_call)
+                if e["event"] == "call_state" and e.get("state") == "DISCONNECTED"), None)
+    offset = t_rec - t_play if t_rec is not None and t_play is not None else None
+    planned = end - t_rec if end is not None and t_rec is not None else None
+    return offset, planned
 
 
 def judge_direction(ctx: RunContext, name: str, received: Path, reference: str, sent: str | None, rtp: Any,
-                    prefix: str = "audio", only: tuple[str, ...] | None = None, round_trip: bool = False) -> None:
+                    prefix: str = "audio", only: tuple[str, ...] | None = None, round_trip: bool = False,
+                    start_offset_s: float | None = None, expected_s: float | None = None) -> None:
     """Analyse one direction's received WAV against the reference its source played; add the checks.
 
-    A recording shorter than the reference is judged on the overlap only (``analyze`` does it; see
-    ``Analysis.overlap_s``). ``only`` keeps a subset of the audio checks (by name). ``round_trip``: the
-    audio went there and back (an echo test), so the one-way delay limit counts twice.
+    ``coverage`` says how much of the reference the recording let the engine judge, and why not all.
+    ``start_offset_s``: when the recording started minus when the reference started playing (measured in
+    the parties), taken out of the delay. ``expected_s``: how long the recorder was meant to run, which
+    tells a recording that ended early from one planned too short. ``only`` keeps a subset of the audio
+    checks (by name). ``round_trip``: the audio went there and back (an echo test), so the one-way delay
+    limit counts twice.
     """
     from harness.audio import AudioInputError, analyze, read_wav
 
@@ -462,7 +487,8 @@ def judge_direction(ctx: RunContext, name: str, received: Path, reference: str, 
         limits = audio_thresholds(ctx)
         if round_trip:
             limits = dataclasses.replace(limits, max_delay_ms=2 * limits.max_delay_ms)
-        analysis = analyze(rec, ref, rate, limits, direction=name, sent=own, rtp=rtp)
+        analysis = analyze(rec, ref, rate, limits, direction=name, sent=own, rtp=rtp, start_offset_s=start_offset_s,
+                           expected_s=expected_s)
     except ValueError as exc:
         ctx.check(CheckResult.error(f"{prefix}:{name}", f"cannot analyse: {exc}"))
         return
@@ -486,7 +512,8 @@ def audio_thresholds(ctx: RunContext) -> Any:
 
 
 def rtp_stats(ctx: RunContext, party: str, call: str) -> Any:
-    """The receiving end's RTP/RTCP figures for the E-model, or None when the party has none."""
+    """The receiving end's RTP/RTCP figures for the E-model, or None when the party has none. What the
+    party did not measure stays None (harness.audio.RtpStats): never a best-case zero."""
     from harness.audio import RtpStats
 
     try:
@@ -496,11 +523,7 @@ def rtp_stats(ctx: RunContext, party: str, call: str) -> Any:
     if not st or not st.get("codec"):
         return None
     ctx.rtp.setdefault(call_alias_of(ctx, party, call), {})[party] = st
-    received, lost = int(st.get("rx_packets") or 0), max(0, int(st.get("rx_lost") or 0))
-    loss = 100.0 * lost / (received + lost) if received + lost else 0.0
-    return RtpStats(codec=str(st["codec"]), loss_pct=loss, jitter_ms=float(st.get("rx_jitter_ms") or 0.0),
-                    rtt_ms=float(st.get("rtt_ms") or 0.0),
-                    jitter_buffer_ms=float(st["jb_avg_delay_ms"]) if st.get("jb_avg_delay_ms") else None)
+    return RtpStats.from_party(st)
 
 
 def call_alias_of(ctx: RunContext, party: str, call: str) -> str:

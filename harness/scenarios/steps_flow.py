@@ -297,8 +297,13 @@ def _offer_evidence(ctx: RunContext, transferee: Party, marks: dict[str, int], t
 @step("check_audio")
 @dataclass(frozen=True)
 class CheckAudio:
-    """Two-way audio on call ``call`` now: both ends restart their reference and record ``seconds``.
+    """Two-way audio on call ``call`` now: both ends restart their reference and record it whole.
 
+    Both recorders start first, then both players, so each recording holds its reference from the first
+    sample; each records at least ``seconds`` and always the whole reference plus room for the delay
+    (``RECORD_MARGIN_S``), so the end of the reference is judged too. The moments the recorders and
+    players started are measured in the parties and passed to the audio engine: the offset is taken out
+    of the delay, and a recording that ended early is told from one that was planned short.
     Checks are named ``audio:<label>:<src>-><dst>:<check>``; ``label`` defaults to the call's name.
     """
 
@@ -309,35 +314,46 @@ class CheckAudio:
     @classmethod
     def parse(cls, f: Fields, scope: ParseScope) -> CheckAudio:
         alias = scope.call(f, "call", "main")
-        return cls(alias, f.number("seconds", 5.0, low=1.5, high=120), f.opt("label", str, alias))
+        return cls(alias, f.number("seconds", 0.0, low=0.0, high=120), f.opt("label", str, alias))
 
     def run(self, ctx: RunContext) -> None:
+        from harness.audio import read_wav
+
         leg = leg_of(ctx, self.alias)
         if not (leg.callee and leg.callee_call):
             ctx.check(CheckResult.error(f"audio:{self.label}", "the far end is not a party of this scenario"))
             return
         ends = [(leg.caller, leg.caller_call), (leg.callee, leg.callee_call)]
-        paths = {}
+        refs = [r for party, _ in ends if (r := ctx.scenario.parties[party].expected_audio) is not None]
+        lengths = [len(x) / rate for x, rate in map(read_wav, refs)]
+        seconds = max([self.seconds, *(n + RECORD_MARGIN_S for n in lengths)])
+        paths, t_rec, t_play, t_stop = {}, {}, {}, {}
         for party, cid in ends:
-            p = ctx.party(party)
             path = ctx.out_dir / f"{party}-{cid}-{self.label}.wav"
-            p.request("record", call=cid, path=str(path))
+            t_rec[party] = float(ctx.party(party).request("record", call=cid, path=str(path))["t"])
             paths[party] = path
+        for party, cid in ends:
             play = ctx.scenario.parties[party].play
             if play:
-                p.request("play", call=cid, wav=play)
-        time.sleep(self.seconds)
+                t_play[party] = float(ctx.party(party).request("play", call=cid, wav=play)["t"])
+        time.sleep(seconds)
         for party, cid in ends:
-            ctx.party(party).request("stop_record", call=cid, path=str(paths[party]))
+            t_stop[party] = float(ctx.party(party).request("stop_record", call=cid, path=str(paths[party]))["t"])
         for (src, _), (dst, dst_call) in ((ends[0], ends[1]), (ends[1], ends[0])):
             reference = ctx.scenario.parties[src].expected_audio
             if reference is None:
                 ctx.check(CheckResult.error(f"audio:{self.label}:{src}->{dst}", f"{src} plays nothing"))
                 continue
+            offset = t_rec[dst] - t_play[src] if src in t_play else None
             # no echo judgement here: the players restart at slightly different moments, so the listener's
             # own signal has no well-defined timeline in the probe (expect_audio judges echo on whole calls)
             judge_direction(ctx, f"{src}->{dst}", paths[dst], reference, None,
-                            rtp_stats(ctx, dst, dst_call), prefix=f"audio:{self.label}")
+                            rtp_stats(ctx, dst, dst_call), prefix=f"audio:{self.label}", start_offset_s=offset,
+                            expected_s=t_stop[dst] - t_rec[dst])
+
+
+#: a check_audio recording holds its whole reference plus this: the path's delay and the players' start
+RECORD_MARGIN_S = 0.6
 
 
 @step("expect_hold_audio")
@@ -557,7 +573,7 @@ class ExpectRecording:
             dst = leg.callee if src == leg.caller else leg.caller
             before = len(ctx.checks)
             judge_direction(ctx, f"{src}->{dst}", path, reference, None, None, prefix=name,
-                            only=("audio_present", "reference_match", "dropouts", "mos"))
+                            only=("audio_present", "reference_match", "coverage", "dropouts", "mos"))
             if len(ctx.checks) > before:
                 delays[src] = ctx.audio.get(f"{name}:{src}->{dst}", {}).get("delay_ms")
         if len(delays) == 2 and None not in delays.values():

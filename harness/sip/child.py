@@ -39,6 +39,7 @@ import pjsua2 as pj  # noqa: E402  (must come after the fd shuffle above)
 from harness.sip.health import HealthBook, Watchdog, make_clock_probe  # noqa: E402
 from harness.sip.protocol import LIMITS, decode, encode  # noqa: E402
 from harness.sip.realtime import Priority, elevate  # noqa: E402
+from harness.sip.stats import aggregate_stats  # noqa: E402
 
 STATE_NAMES = {
     pj.PJSIP_INV_STATE_NULL: "NULL",
@@ -327,7 +328,7 @@ class Child:
         c = self.call(a["call"])
         c.plan.play, c.plan.loop = a["wav"], bool(a.get("loop", False))
         c.start_player()
-        return {}
+        return {"t": time.monotonic()}  # when the reference started (the start offset of a recording)
 
     def cmd_stop_play(self, a: dict[str, Any]) -> dict[str, Any]:
         self.call(a["call"]).stop_player()
@@ -337,16 +338,17 @@ class Child:
         """An extra recording of what the call receives from now on (the call's own one goes on)."""
         c = self.call(a["call"])
         c.start_probe(str(a["path"]))
-        return {"path": a["path"]}
+        return {"path": a["path"], "t": time.monotonic()}
 
     def cmd_stop_record(self, a: dict[str, Any]) -> dict[str, Any]:
         """Finish the extra recording ``path``, or with no path the call's own recording."""
         c = self.calls.get(a["call"])
         if c is None:
             raise CommandError(f"no call {a['call']!r}")
+        t = time.monotonic()  # the recording's last moment: its WAV is finished after the bridge lets go
         if a.get("path"):
-            return {"path": c.stop_probe(str(a["path"]))}
-        return {"path": c.stop_recorder()}
+            return {"path": c.stop_probe(str(a["path"])), "t": t}
+        return {"path": c.stop_recorder(), "t": t}
 
     def cmd_bridge(self, a: dict[str, Any]) -> dict[str, Any]:
         """Connect two calls' audio both ways, as a PBX bridges a caller to an agent."""
@@ -735,8 +737,14 @@ class PartyCall(pj.Call):
             "codec": si.codecName, "clock_rate": si.codecClockRate, "remote_rtp": si.remoteRtpAddress,
             "rx_packets": rx.pkt, "rx_bytes": rx.bytes, "rx_lost": rx.loss, "rx_dup": rx.dup,
             "rx_reorder": rx.reorder, "rx_discard": rx.discard,
-            "rx_jitter_ms": rx.jitterUsec.mean / 1000.0, "rx_jitter_max_ms": rx.jitterUsec.max / 1000.0,
-            "tx_packets": tx.pkt, "tx_lost": tx.loss, "tx_jitter_ms": tx.jitterUsec.mean / 1000.0,
+            # a statistic with no samples is not measured: None, never 0 (harness.audio.RtpStats)
+            "rx_jitter_ms": rx.jitterUsec.mean / 1000.0 if rx.jitterUsec.n else None,
+            "rx_jitter_max_ms": rx.jitterUsec.max / 1000.0 if rx.jitterUsec.n else None,
+            # each loss event's length (pjmedia's loss_period): with rx_lost it gives the burst ratio
+            "rx_loss_events": rx.lossPeriodUsec.n,
+            "rx_loss_period_mean_ms": rx.lossPeriodUsec.mean / 1000.0 if rx.lossPeriodUsec.n else None,
+            "tx_packets": tx.pkt, "tx_lost": tx.loss,
+            "tx_jitter_ms": tx.jitterUsec.mean / 1000.0 if tx.jitterUsec.n else None,
             "rtt_ms": rtcp.rttUsec.mean / 1000.0 if rtcp.rttUsec.n else None,
             "jb_avg_delay_ms": st.jbuf.avgDelayMsec, "jb_lost": st.jbuf.lost, "jb_discard": st.jbuf.discard,
         }
@@ -791,29 +799,6 @@ class PartyCall(pj.Call):
         self.child.calls[nc.cid] = nc
         prm.newCall = nc
         self.child.emit("replaced", call=self.cid, new_call=nc.cid)
-
-
-_SUMMED = ("rx_packets", "rx_bytes", "rx_lost", "rx_dup", "rx_reorder", "rx_discard", "tx_packets", "tx_lost",
-           "jb_lost", "jb_discard")
-_MAXED = ("rx_jitter_max_ms",)
-_WEIGHTED = ("rx_jitter_ms", "tx_jitter_ms", "rtt_ms", "jb_avg_delay_ms")
-
-
-def aggregate_stats(snaps: list[dict[str, Any]]) -> dict[str, Any]:
-    """One call's RTP figures from the snapshots of its successive streams."""
-    if not snaps:
-        return {}
-    out = dict(snaps[-1])
-    out["streams"] = len(snaps)
-    for k in _SUMMED:
-        out[k] = sum(int(s.get(k) or 0) for s in snaps)
-    for k in _MAXED:
-        out[k] = max(float(s.get(k) or 0.0) for s in snaps)
-    weights = [max(1, int(s.get("rx_packets") or 0)) for s in snaps]
-    for k in _WEIGHTED:
-        vals = [(float(s[k]), w) for s, w in zip(snaps, weights, strict=True) if s.get(k) is not None]
-        out[k] = round(sum(v * w for v, w in vals) / sum(w for _, w in vals), 3) if vals else None
-    return out
 
 
 class _EndedCall:

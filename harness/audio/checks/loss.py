@@ -18,7 +18,10 @@ __all__ = ["METRIC", "loss_check"]
 
 def loss_check(a: Analysis, t: Thresholds, rtp: RtpStats) -> CheckResult:
     del a  # the figure is the caller's; nothing to store
-    burst = f", burst ratio {rtp.burst_ratio:.2f}" if rtp.burst_ratio != 1.0 else ""
+    if rtp.loss_pct is None:
+        return CheckResult.error("packet_loss", f"not measured: the listener counted no RTP packets ({rtp.codec})",
+                                 t.max_loss_pct, "%")
+    burst = f", burst ratio {rtp.burst_ratio:.2f}" if rtp.burst_ratio not in (None, 1.0) else ""
     return CheckResult.compare(
         "packet_loss",
         r(rtp.loss_pct, 3),

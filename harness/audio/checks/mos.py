@@ -3,7 +3,8 @@
 The same clean call scores 3.94-3.99 with ``agent.wav`` and 4.05-4.22 with ``caller.wav``: the clip
 sets the ceiling (see :mod:`harness.audio.ceiling`). ``mos_drop`` (the ceiling through the negotiated
 codec minus the MOS) means the same for every clip and decides; ``mos`` keeps an absolute floor
-from the standards (G.107 Annex B: MOS 3.6 is R 70, below which G.109 has many users dissatisfied).
+from the standards (G.107 Annex B: MOS 3.1 is R 60, the bottom of G.109's "many users dissatisfied"),
+low enough that no clip's ceiling minus the allowed drop falls under it.
 """
 
 from __future__ import annotations
