@@ -396,3 +396,25 @@ def test_echo_not_measurable_because_the_listener_is_silent(tmp_path: Path) -> N
                   calls={"main": main_call()})
     d = diag(tmp_path, sc, "audio:caller->agent")
     assert d.rule == "audio_not_measured" and "could not be judged at all" in d.cause
+
+
+# ---- the audio engine's newer checks ----------------------------------------------------------------------
+def test_coverage_tells_media_that_stopped_from_a_short_recording(tmp_path: Path) -> None:
+    stopped = check("audio:caller->agent:coverage", "FAIL", 61.0, 95.0, "%", ">=",
+                    "media stopped: the received went silent at 4.10 s of the reference")
+    stopped["metrics"] = {"diagnosis": ["media_stopped"]}
+    d = diag(tmp_path, scenario([stopped]), "audio:caller->agent:coverage")
+    assert d.rule == "coverage_missing" and d.cause.startswith("the audio caller->agent stopped while the call")
+    assert "RTP timeout" in d.fix and "media_stopped" in d.facts
+    late = {**stopped, "metrics": {"diagnosis": ["media_started_late"]}, "detail": "audio is heard from 2.3 s"}
+    d = diag(tmp_path, scenario([late]), "audio:caller->agent:coverage")
+    assert d.cause.startswith("media started late caller->agent")
+
+
+def test_band_limited_audio_and_an_impossible_delay(tmp_path: Path) -> None:
+    muffled = check("audio:agent->caller:bandwidth", "FAIL", 1500.0, 3000.0, "Hz", ">=", "reaches 1500 Hz")
+    d = diag(tmp_path, scenario([muffled]), "audio:agent->caller:bandwidth")
+    assert d.rule == "audio_quality" and "band-limited" in d.cause and "1500.0 Hz" in d.cause
+    early = check("audio:agent->caller:delay", "FAIL", -240.0, -30.0, "ms", ">=", "received leads by 240 ms")
+    d = diag(tmp_path, scenario([early]), "audio:agent->caller:delay")
+    assert d.rule == "impossible_delay" and "leads the reference by 240 ms" in d.cause

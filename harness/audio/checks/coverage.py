@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.audio.checks.base import Context, Metric, r
-from harness.verdict import CheckResult
+from harness.verdict import CheckResult, Verdict
 
 __all__ = ["EARLY_S", "METRIC", "MIN_EDGE_S"]
 
@@ -139,8 +139,8 @@ def judge(ctx: Context) -> list[CheckResult]:
         summary + ("; " + "; ".join(texts) if texts else ""),
         {k: v for k, v in a.coverage.items() if k not in ("missing_s", "heard_s")} | a.coverage["missing_s"],
     )
-    if harness_fault and check.verdict.value != "PASS":
-        check.blame = "harness"
+    if harness_fault and check.verdict.value != "PASS":  # the harness's own shortfall says nothing of the target
+        check.verdict, check.blame = Verdict.ERROR, "harness"
     return [check]
 
 

@@ -47,7 +47,62 @@ AUDIO_CHECKS: dict[str, tuple[str, str]] = {
     "mos": ("the perceived quality {d} is low: MOS {v} (needs {t})",
             "look at the other audio checks of this direction and at the RTP figures to find what degrades it"),
     "audio_present": ("no audio {d}", "see the SIP log and RTP figures in the evidence"),
+    "bandwidth": ("the audio {d} is band-limited (muffled): it reaches only {v} Hz (needs {t} Hz): a transcoding "
+                  "step or a narrowband codec on the path (G.729, GSM, a low-pass in a gateway), or a wideband call "
+                  "forced to narrowband", "check the codec each leg negotiated (the SDP in the evidence) and any "
+                  "transcoding on the PBX or gateway; prefer G.711 or G.722 end to end"),
+    "mos_drop": ("the perceived quality {d} fell {v} MOS below what this clip scores through the codec alone "
+                 "(limit {t}): something on the path degrades it", "look at the other audio checks of this direction "
+                 "and at the RTP figures (loss, jitter, jitter-buffer discards) to find what"),
+    "packet_loss": ("{v} % of the RTP packets {d} were lost or arrived too late to play (limit {t} %): concealment "
+                    "hides it from the waveform, callers hear it as warble and clipped words",
+                    "look at the loss pattern (burst ratio) and jitter in the evidence; check the network path and "
+                    "its QoS marking, and the jitter buffer's discards at the receiver"),
 }
+
+#: coverage diagnosis code -> (cause, fix); {d} is the direction, {detail} the check's own account
+COVERAGE: dict[str, tuple[str, str]] = {
+    "media_started_late": ("media started late {d}: the first seconds of the call's speech were never heard "
+                           "({detail})", "look at when the PBX starts relaying (early media, a media relay or NAT "
+                           "that needs the first packets from both sides, ICE), in the SIP ladder and RTP figures"),
+    "media_stopped": ("the audio {d} stopped while the call stayed up ({detail})", "look for a media relay or "
+                      "firewall that dropped the stream (RTP timeout, NAT binding expiry) and for a re-INVITE in "
+                      "the SIP log"),
+    "call_dropped": ("the call {d} dropped, or its recording stopped early ({detail})", "see the call's end in the "
+                     "SIP log: who sent the BYE, and why"),
+    "recording_started_late": ("the recording {d} started after the reference began ({detail})",
+                               "a harness timing problem when the recorder started late: re-run; record longer"),
+    "recording_too_short": ("the scenario recorded too little {d} to judge the whole reference ({detail})",
+                            "record longer: 'seconds' on check_audio, or a longer talk step"),
+    "recording_ended_early": ("the recording {d} ended before the reference did ({detail})",
+                              "see the call's end in the SIP log; make the talk step longer than the reference"),
+}
+
+
+@rule("coverage_missing", kinds=("audio", "recording"), order=12)
+def coverage_missing(c: Clues) -> Diagnosis | None:
+    if c.name.part != "coverage" or c.check.get("verdict") == "PASS":
+        return None
+    codes = [str(x) for x in (c.check.get("metrics") or {}).get("diagnosis") or []]
+    code = next((k for k in COVERAGE if k in codes), None)
+    if code is None:
+        return None
+    where = c.name.subject if c.name.kind == "audio" else f"{c.name.subject} in the PBX's recording"
+    cause, fix = COVERAGE[code]
+    detail = str(c.check.get("detail") or "")
+    return found(cause.format(d=where, detail=detail), fix, f"judged {c.check.get('value')} % of the reference's "
+                 f"speech (needs {c.check.get('threshold')} %)", *codes)
+
+
+@rule("impossible_delay", kinds=("audio", "recording"), order=13)
+def impossible_delay(c: Clues) -> Diagnosis | None:
+    if c.name.part != "delay" or c.check.get("op") != ">=" or c.check.get("verdict") != "FAIL":
+        return None
+    return found(f"the received audio {c.name.subject} leads the reference by {-float(c.value or 0):.0f} ms: no "
+                 "real path is faster than the sound it carries, so the recording's start was misplaced or the "
+                 "reference played was not the one expected", "check that the party plays the reference named in "
+                 "the scenario, and re-run; report it if it repeats (a harness timing problem)",
+                 str(c.check.get("detail") or ""), confidence="possible")
 
 
 def _received_shorter(c: Clues) -> tuple[float, float] | None:
