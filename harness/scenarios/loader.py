@@ -228,7 +228,7 @@ def _apply_params(doc: LDict, spath: str, overrides: dict[str, Any]) -> LDict:
 
 
 def validate_thresholds(thresholds: Any, path: str, error: Any) -> None:
-    """Known threshold names with numeric values; the audio ones are checked by the audio engine."""
+    """Known threshold names with numeric values; the audio and health ones are checked by their owners."""
     from harness.audio.thresholds import Thresholds
     from harness.scenarios.context import DEFAULT_THRESHOLDS
 
@@ -241,6 +241,14 @@ def validate_thresholds(thresholds: Any, path: str, error: Any) -> None:
             Thresholds.from_mapping(dict(audio))
         except ValueError as exc:
             raise error(str(exc), path, f.line_of("audio"), "thresholds.audio") from None
+    health = f.opt("health", dict, None)  # the harness's own health limits (harness.health.judge)
+    if health is not None:
+        from harness.health.judge import HealthLimits
+
+        try:
+            HealthLimits.from_mapping(dict(health))
+        except ValueError as exc:
+            raise error(str(exc), path, f.line_of("health"), "thresholds.health") from None
     f.done()
 
 

@@ -10,13 +10,14 @@ from harness.audio import CHECK_NAMES, Thresholds
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "thresholds.md"
 ROW = re.compile(
-    r"^\|\s*`(?P<name>[a-z_]+)`\s*\|\s*(?P<value>[-+0-9.]+)\s*\|\s*(?P<unit>[^|]*)\|\s*(?P<check>[^|]*)\|(?P<src>.*)\|\s*$"
+    r"^\|\s*`(?P<name>[a-z0-9_]+)`\s*\|\s*(?P<value>[-+0-9.]+)\s*\|\s*(?P<unit>[^|]*)\|\s*(?P<check>[^|]*)\|(?P<src>.*)\|\s*$"
 )
 
 
-def _table() -> dict[str, tuple[float, str, str]]:
+def _table(section: str = "Audio") -> dict[str, tuple[float, str, str]]:
     rows: dict[str, tuple[float, str, str]] = {}
-    for line in DOC.read_text().splitlines():
+    text = DOC.read_text().split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    for line in text.splitlines():
         m = ROW.match(line)
         if m:
             assert m["name"] not in rows, f"{m['name']} is listed twice"
@@ -44,3 +45,15 @@ def test_every_threshold_is_overridable_by_name() -> None:
     for f in fields(Thresholds):
         value = getattr(Thresholds(), f.name)
         assert getattr(Thresholds.from_mapping({f.name: value}), f.name) == value
+
+
+def test_the_call_and_health_tables_match_the_code() -> None:
+    from harness.health.judge import HealthLimits
+    from harness.scenarios.context import DEFAULT_THRESHOLDS
+
+    for section, code in (("Calls and system", DEFAULT_THRESHOLDS), ("Harness health", HealthLimits().as_dict())):
+        table = _table(section)
+        assert set(table) == set(code), f"{section}: doc {sorted(set(table) - set(code))}, code " \
+                                        f"{sorted(set(code) - set(table))}"
+        assert {k: v[0] for k, v in table.items()} == {k: float(v) for k, v in code.items()}, section
+        assert all(len(src) > 20 for _, _, src in table.values()), section
