@@ -52,7 +52,7 @@ from harness.audio.delaypath import (
     samples_at,
 )
 
-__all__ = ["BLOCK_S", "SegmentMatch", "find_in_loop"]
+__all__ = ["BLOCK_S", "SegmentMatch", "VoiceInMix", "find_in_loop", "voice_in_mix"]
 
 BLOCK_S = 0.25  #: the recording is judged in blocks this long, each at its own lag along the path
 MIN_JUMP_MS = 2.5  #: a lag change smaller than this is a sub-sample wobble of the peak, not a jump
@@ -216,3 +216,68 @@ def _filler(x: NDArray[np.float64], tiled: NDArray[np.float64], lo: int, hi: int
         ys = samples_at(tiled, idx, d).reshape(nf, hop)
         rho = np.maximum(rho, np.sum(xs * ys, axis=1) / np.sqrt(np.maximum(xx * np.sum(ys * ys, axis=1), 1e-30)))
     return np.asarray(idx.reshape(nf, hop)[rho < MIN_EVIDENCE].ravel(), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class VoiceInMix:
+    """How loud a known voice is inside a recording that may hold other sound (music on hold)."""
+
+    level_dbov: float  #: the voice's own level in the recording (-120: not found)
+    score: float  #: normalised correlation of the recording with the voice at its lag, -1..1
+    t_stat: float  #: how consistently the blocks of the recording correlate with it at that lag
+    mix_level_dbov: float  #: the whole recording's level
+
+    @property
+    def found(self) -> bool:
+        return voice_found(self.t_stat, self.score)
+
+
+#: the voice is there when its 0.25 s blocks correlate with the recording at one lag consistently (t: mean
+#: over spread x sqrt(blocks) where the voice speaks), or fairly consistently and strongly. Measured on 3 s
+#: windows: other speech, prompts, music, tones and noise at 32 placements each reach t 4.0 (score 0.16 there)
+#: and score 0.17 at most; the voice 10 dB under music has t >= 4.7 and score >= 0.29 at every placement,
+#: and 20 dB under it t 6-8 where it speaks steadily.
+VOICE_T_MIN = 6.0
+VOICE_T_STRONG = 4.5
+VOICE_SCORE_STRONG = 0.22
+VOICE_SCORE_MIN = 0.02
+
+
+def voice_found(t_stat: float, score: float) -> bool:
+    return (t_stat >= VOICE_T_MIN and score >= VOICE_SCORE_MIN) or (t_stat >= VOICE_T_STRONG
+                                                                     and score >= VOICE_SCORE_STRONG)
+
+
+def voice_in_mix(recording: NDArray[np.float64], voice: NDArray[np.float64], rate: int) -> VoiceInMix:
+    """The level of ``voice`` (played in a loop) inside ``recording``, however much else is in it.
+
+    The voice is aligned at its best lag (the voice looped twice, as :func:`find_in_loop`) and the
+    recording is projected on it: the least-squares gain of the aligned voice is the level it has there.
+    Whether it is there at all is decided by consistency: a real voice correlates at that one lag in
+    every 0.25 s block where it speaks, a chance peak of other speech or music in one stretch only.
+    """
+    mix = _level(recording)
+    if len(voice) == 0 or len(recording) < rate // 2 or not np.any(recording) or not np.any(voice):
+        return VoiceInMix(-120.0, 0.0, 0.0, mix)
+    n = min(len(recording), len(voice))
+    x = recording[:n]
+    looped = np.concatenate([voice, voice])
+    num = signal.fftconvolve(looped, x[::-1], mode="valid")
+    sq = np.concatenate([[0.0], np.cumsum(looped * looped)])
+    energy = np.maximum(sq[n:] - sq[:-n], 1e-20)
+    best = int(np.argmax(num / np.sqrt(energy)))
+    v = looped[best:best + n]
+    score = float(num[best] / np.sqrt(energy[best] * max(float(np.dot(x, x)), 1e-20)))
+    b = round(BLOCK_S * rate)
+    k = n // b
+    xb, vb = x[: k * b].reshape(k, b), v[: k * b].reshape(k, b)
+    ev = np.einsum("ij,ij->i", vb, vb)
+    den = np.sqrt(np.einsum("ij,ij->i", xb, xb) * ev)
+    # only where the voice speaks: its pauses correlate with nothing, and would hide a real voice's steadiness
+    live = (den > 1e-12) & (ev >= 0.1 * float(np.max(ev)))
+    corr = np.einsum("ij,ij->i", xb, vb)[live] / den[live]
+    t = float(np.mean(corr) / (np.std(corr, ddof=1) / np.sqrt(len(corr)))) if len(corr) >= 3 and np.std(corr) > 0 \
+        else 0.0
+    gain = float(num[best] / energy[best])
+    found = voice_found(t, score) and gain > 0
+    return VoiceInMix(round(_level(gain * v), 2) if found else -120.0, round(score, 4), round(t, 1), mix)

@@ -270,38 +270,53 @@ class RegisterTime(ProbeStep):
 @step("expect_rtp")
 @dataclass(frozen=True)
 class ExpectRtp(ProbeStep):
-    """Media reaches each end of call ``call``: at least ``min_packets`` RTP packets received per side.
+    """Media reaches each end of call ``call``: of the RTP packets one end sent, the other received at least
+    ``min_delivered_pct`` (95), counted by both parties' own stacks, and at least ``min_packets`` (50, one
+    second of 20 ms packets) were sent at all, or the call was too short to tell.
 
     This is the RTP-port reachability check: a PBX media port that is blocked or mis-advertised shows
-    up as one side receiving nothing. Run it while the call is up (before ``hangup``).
+    up as one side receiving nothing, and media that stops after a moment as a low delivered share. Run
+    it while the call is up (before ``hangup``).
     """
 
     alias: str
     min_packets: int
+    min_delivered_pct: float = 95.0
 
     @classmethod
     def parse(cls, f: Fields, scope: ParseScope) -> ExpectRtp:
-        return cls(scope.call(f, "call", "main"), f.integer("min_packets", 25, low=1, high=100000))
+        return cls(scope.call(f, "call", "main"), f.integer("min_packets", 50, low=1, high=100000),
+                   f.number("min_delivered_pct", 95.0, low=0, high=100))
 
     def run(self, ctx: RunContext) -> None:
         leg = ctx.calls[self.alias]
         if leg.callee is None or leg.callee_call is None:
             ctx.check(CheckResult.error(f"rtp:{self.alias}", "the callee is not a party of this scenario"))
             return
-        sides = ((leg.caller, leg.callee, leg.callee_call), (leg.callee, leg.caller, leg.caller_call))
-        for src, dst, dst_call in sides:
+        sides = ((leg.caller, leg.caller_call, leg.callee, leg.callee_call),
+                 (leg.callee, leg.callee_call, leg.caller, leg.caller_call))
+        for src, src_call, dst, dst_call in sides:
             name = f"rtp:{src}->{dst}"
             try:
-                st = ctx.party(dst).stats(dst_call)
+                sent, got = ctx.party(src).stats(src_call), ctx.party(dst).stats(dst_call)
             except HarnessError as exc:
-                ctx.check(CheckResult.error(name, f"no RTP statistics from {dst}: {exc}"))
+                ctx.check(CheckResult.error(name, f"no RTP statistics: {exc}"))
                 continue
-            got = st.get("rx_packets") if st else None
-            ctx.check(CheckResult.compare(name, float(got) if got is not None else None, ">=", float(self.min_packets),
-                                          "packets", detail=f"media from {st.get('remote_rtp', '?')}" if st else "",
-                                          metrics={"remote_rtp": st.get("remote_rtp"), "codec": st.get("codec"),
-                                                   "rx_lost": st.get("rx_lost"), "tx_packets": st.get("tx_packets")}
-                                          if st else {}))
+            tx, rx = (sent or {}).get("tx_packets"), (got or {}).get("rx_packets")
+            metrics = {"remote_rtp": (got or {}).get("remote_rtp"), "codec": (got or {}).get("codec"),
+                       "rx_packets": rx, "tx_packets": tx, "rx_lost": (got or {}).get("rx_lost")}
+            if not isinstance(tx, int) or not isinstance(rx, int):
+                ctx.check(CheckResult.error(name, "RTP packets not counted", self.min_delivered_pct, "%"))
+                continue
+            if tx < self.min_packets:
+                ctx.check(CheckResult(name, Verdict.ERROR, None, self.min_delivered_pct, "%", ">=",
+                                      f"{src} sent only {tx} packets (needs {self.min_packets}): the call was too "
+                                      "short to judge", metrics))
+                continue
+            share = round(min(100.0, 100.0 * rx / tx), 1)
+            ctx.check(CheckResult.compare(name, share, ">=", self.min_delivered_pct, "%",
+                                          detail=f"{dst} received {rx} of the {tx} packets {src} sent, from "
+                                                 f"{metrics['remote_rtp'] or '?'}", metrics=metrics))
 
 
 # ---- TLS certificate -------------------------------------------------------------------------------------

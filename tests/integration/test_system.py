@@ -37,7 +37,8 @@ def test_system_suite_against_the_lab(lab: LabStack, tmp_path: Path) -> None:
         assert checks[name].verdict.value == "PASS", (name, log)
     assert checks["options_rtt:p95"].metrics["n"] == 20 and checks["options_rtt:p95"].unit == "ms"
     assert checks["register_time"].metrics["challenged"] is True
-    assert checks["rtp:caller->agent"].value >= 50
+    rtp = checks["rtp:caller->agent"]
+    assert rtp.value >= 95 and rtp.unit == "%" and rtp.metrics["tx_packets"] >= 100  # 3 s of 20 ms packets
     # TCP and TLS each get a verdict that matches what the lab offers: not offered is a FAIL, never a pass
     for tp, port in (("tcp", lab.config.sip_port), ("tls", lab.config.sip_port + 1)):
         c = checks[f"reachability:{tp}"]

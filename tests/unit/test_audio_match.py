@@ -215,3 +215,37 @@ def test_expect_prompt_names_the_jumps_it_followed(menu: np.ndarray, tmp_path: P
     assert check.metrics["jumps"][0]["jump_ms"] == pytest.approx(100.0, abs=0.5)
     assert check.metrics["single_lag"] < 0.8 and check.metrics["judged_s"] == pytest.approx(3.0)
     assert ctx.artifacts["prompt:ivr-menu"] == "caller-c1-prompt-ivr-menu.wav"
+
+
+# ---- a voice under music on hold --------------------------------------------------------------------------
+def _under(voice: np.ndarray, music: np.ndarray, at_s: float, db: float | None) -> np.ndarray:
+    m = np.tile(music, 2)[: 3 * RATE]
+    if db is None:
+        return m
+    v = heard(voice, at_s)[: len(m)]
+    return m + v * 10 ** (db / 20) * np.sqrt(np.mean(m * m)) / np.sqrt(np.mean(v * v))
+
+
+def test_the_holders_voice_ten_db_under_music_is_found_and_measured() -> None:
+    """The issue's case: the agent's voice 10 dB under the music correlated only 0.3 with the mix and
+    passed; its level is measured instead (-36 dBov here, against the -60 dBov limit)."""
+    from harness.audio.match import voice_in_mix
+
+    music, agent = wav("prompts/queue-music.wav"), wav("speech/agent.wav")
+    for at_s in (0.0, 1.6, 5.0, 6.9):
+        v = voice_in_mix(_under(agent, music, at_s, -10.0), agent, RATE)
+        assert v.found and -40.0 <= v.level_dbov <= -32.0, (at_s, v)
+        loud = voice_in_mix(_under(agent, music, at_s, 0.0), agent, RATE)
+        assert loud.found and abs(loud.level_dbov - loud.mix_level_dbov) < 4.0
+
+
+def test_music_other_speech_and_prompts_hold_no_voice() -> None:
+    from harness.audio.match import voice_in_mix
+
+    agent = wav("speech/agent.wav")
+    for other in ("prompts/queue-music.wav", "speech/caller.wav", "prompts/ivr-menu.wav", "prompts/ivr-invalid.wav",
+                  "speech/espeak_us_f.wav", "synthetic/tone_1k.wav"):
+        for at_s in np.arange(0.0, 7.0, 0.9):
+            v = voice_in_mix(heard(wav(other), float(at_s)), agent, RATE)
+            assert not v.found and v.level_dbov == -120.0, (other, at_s, v)
+    assert not voice_in_mix(np.zeros(3 * RATE), agent, RATE).found
