@@ -1,6 +1,6 @@
 """The ``harness`` command line: thin commands that parse, call the core and print.
 
-Exit codes (:class:`harness.errors.ExitCode`): 0 everything passed, 1 any FAIL or ERROR about the
+Exit codes (:class:`harness.contracts.errors.ExitCode`): 0 everything passed, 1 any FAIL or ERROR about the
 target, 2 usage or input error, 3 only the harness failed (lab start, party crash, host overloaded,
 internal error), 130 interrupted. Expected failures print one line, never a traceback.
 """
@@ -17,7 +17,7 @@ import click
 
 from harness import __version__
 from harness.config import Settings
-from harness.errors import ExitCode, HarnessError, LabError
+from harness.contracts.errors import ExitCode, HarnessError, LabError
 from harness.lab.config import LabConfig, lab_profile_mapping
 from harness.lab.stack import LabStack
 
@@ -238,7 +238,7 @@ def _summary(results: dict[str, Any], out: Path) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
     """Check scenario, suite and load profile files without running them."""
-    from harness.errors import ScenarioError
+    from harness.contracts.errors import ScenarioError
     from harness.scenarios import load_paths
     from harness.yamlsrc import load_yaml
 

@@ -25,7 +25,7 @@ class Settings:
 
     @classmethod
     def load(cls, home: str | os.PathLike[str] | None = None) -> Settings:
-        from harness.errors import InputError
+        from harness.contracts.errors import InputError
 
         raw = home or os.environ.get("HARNESS_HOME") or ".harness"
         prio = os.environ.get("HARNESS_MEDIA_PRIORITY", "").strip().lower() or "realtime"

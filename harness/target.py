@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ProfileError
+from harness.contracts.errors import ProfileError
 from harness.yamlsrc import Fields, LDict, expand_env, load_yaml
 
 __all__ = ["Account", "RecordingSource", "Secret", "Target", "load_target"]

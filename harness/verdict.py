@@ -44,7 +44,7 @@ class CheckResult:
 
     ``blame`` says whose problem a FAIL or ERROR is: ``""`` the target (the PBX under test), ``"harness"``
     the harness itself (its host was overloaded, a party crashed, the lab did not start, an internal
-    error). The exit code tells them apart (:class:`harness.errors.ExitCode`).
+    error). The exit code tells them apart (:class:`harness.contracts.errors.ExitCode`).
     """
 
     name: str

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from harness.audio.analysis import CHECK_NAMES, Analysis, RtpStats, analyze, analyze_files
     from harness.audio.emodel import EModelResult, emodel
     from harness.audio.thresholds import Thresholds
-    from harness.audio.wavio import AudioInputError, read_wav, write_wav
+    from harness.audio.wavio import read_wav, write_wav
+    from harness.contracts.errors import AudioInputError
 
 # The names load on first use (PEP 562): scipy takes most of a second to import, and the CLI, the
 # scenario loader and the thresholds need none of it until a recording is actually analysed.

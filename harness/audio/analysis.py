@@ -28,7 +28,8 @@ from harness.audio.gate import envelope_correlation, has_audio, modulation_db, w
 from harness.audio.level import SILENCE_DBOV, active_level
 from harness.audio.result import Analysis, RtpStats
 from harness.audio.thresholds import Thresholds
-from harness.audio.wavio import AudioInputError, read_wav
+from harness.audio.wavio import read_wav
+from harness.contracts.errors import AudioInputError
 from harness.verdict import CheckResult, Verdict
 
 __all__ = ["ANALYSIS_RATE", "CHECK_NAMES", "Analysis", "RtpStats", "analyze", "analyze_files", "to_analysis_rate"]

@@ -215,7 +215,7 @@ def analyze_command(
     FAIL or ERROR, 2 on bad input. Inputs: WAV, 8 kHz or 16 kHz, the same rate for both files.
     """
     from harness.audio.analysis import RtpStats, analyze_files
-    from harness.audio.wavio import AudioInputError
+    from harness.contracts.errors import AudioInputError
 
     rtp = RtpStats(codec, loss, jitter, rtt) if codec else None
     try:

@@ -32,14 +32,13 @@ from scipy.signal import resample_poly
 
 from harness.audio import synth
 from harness.audio.level import active_level, normalise
-from harness.audio.wavio import AudioInputError, read_wav, write_wav
-from harness.errors import HarnessError
+from harness.audio.wavio import read_wav, write_wav
+from harness.contracts.errors import AudioInputError, FixtureBuildError
 
 __all__ = [
     "ASTERISK_SOUNDS_DIR",
     "FIXTURE_RATE",
     "TARGET_DBOV",
-    "FixtureBuildError",
     "build_fixtures",
     "espeak_speech",
     "main",
@@ -82,10 +81,6 @@ ESPEAK_VOICES: tuple[tuple[str, str, str], ...] = (
         "Could you explain the extra charge from Tuesday?",
     ),
 )
-
-
-class FixtureBuildError(HarnessError):
-    """A source the fixtures need (sound package, espeak-ng) is missing or failed (exit code 1)."""
 
 
 @dataclass(frozen=True)

@@ -19,22 +19,11 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.audio.codecs import alaw_decode, ulaw_decode
-from harness.errors import InputError
+from harness.contracts.errors import AudioInputError
 
-__all__ = ["AudioInputError", "read_wav", "write_wav"]
+__all__ = [ "read_wav", "write_wav"]
 
 _PCM, _FLOAT, _ALAW, _ULAW, _EXTENSIBLE = 0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE
-
-
-class AudioInputError(InputError, ValueError):
-    """A WAV file cannot be used as audio input; the message names the file and the reason.
-
-    An :class:`~harness.errors.InputError` (the CLI prints it on one line and exits 2) and a ValueError.
-    """
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path, self.reason = str(path), reason
-        super().__init__(f"{path}: {reason}")
 
 
 def _chunks(data: bytes) -> dict[bytes, bytes]:

@@ -21,7 +21,7 @@ sink (the RunSink), snapshot (``findings.json``, its format documented there), c
 
 from __future__ import annotations
 
-from harness.findings.errors import StoreError, TransitionError, UnknownFinding
+from harness.contracts.errors import StoreError, TransitionError, UnknownFinding
 from harness.findings.model import Action, Diagnosis, Finding, FindingKey, State
 from harness.findings.store import FindingsStore, db_location, open_store
 

@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from harness.config import Settings
-from harness.errors import ExitCode, InputError
+from harness.contracts.errors import ExitCode, InputError
 
 __all__ = ["findings_group", "only_failed_paths", "retest_command"]
 

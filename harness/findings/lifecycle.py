@@ -13,7 +13,7 @@ and leaves the state alone. Pure functions, so every store backend applies the s
 
 from __future__ import annotations
 
-from harness.findings.errors import TransitionError
+from harness.contracts.errors import TransitionError
 from harness.findings.model import Action, State
 
 __all__ = ["next_state", "on_retest", "on_sighting"]

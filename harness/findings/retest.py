@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Settings
-from harness.errors import InputError
+from harness.contracts.errors import InputError
 from harness.findings.compare import CompareRow, compare_checks, measured
 from harness.findings.lifecycle import on_retest
 from harness.findings.model import Action, Finding

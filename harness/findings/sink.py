@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.config import Settings
-from harness.findings.errors import StoreError
+from harness.contracts.errors import StoreError
 from harness.findings.model import RunRecord, target_key
 from harness.findings.observe import observe, sha256_file, target_file
 from harness.findings.snapshot import write_snapshot

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.findings.errors import StoreError, UnknownFinding
+from harness.contracts.errors import StoreError, UnknownFinding
 from harness.findings.lifecycle import next_state, on_sighting
 from harness.findings.migrations import APPLICATION_ID, LATEST, migrate
 from harness.findings.model import (

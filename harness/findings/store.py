@@ -15,7 +15,7 @@ Contract every backend keeps:
 - A stored record that cannot be read back (bad JSON, an unknown state) is reported through
   ``on_bad_record`` and skipped; it never crashes a listing.
 - Database-level problems (not a database, another program's database, a newer schema, damage,
-  a lock held too long) raise :class:`~harness.findings.errors.StoreError`: one line, exit 2.
+  a lock held too long) raise :class:`~harness.contracts.errors.StoreError`: one line, exit 2.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.config import Settings
-from harness.findings.errors import StoreError
+from harness.contracts.errors import StoreError
 from harness.findings.model import Action, Change, Finding, Observation, RunRecord, ScenarioRecord, State
 
 __all__ = ["DB_ENV", "FindingsStore", "db_location", "open_store"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness.contracts.errors import InputError
 from harness.lab.netns import NETNS_NET, default_address, is_netns_address
 from harness.target import Target
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import LabError
+from harness.contracts.errors import LabError
 from harness.lab.netem import Impairment
 
 __all__ = ["NETNS_NET", "LineControl", "Netns", "NetnsPlan", "default_address", "is_netns_address"]

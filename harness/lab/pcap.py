@@ -23,9 +23,9 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.contracts.errors import CaptureError
 
-__all__ = ["Capture", "CaptureError", "Datagram", "Endpoint", "read_capture"]
+__all__ = ["Capture", "Datagram", "Endpoint", "read_capture"]
 
 Endpoint = tuple[str, int]
 """An (IP address, UDP port) pair; IPv6 addresses in their compressed text form."""
@@ -55,14 +55,6 @@ _PCAP_MAGIC = {  # first four bytes -> (struct byte order, timestamp fraction pe
 }
 _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 _PCAPNG_BOM = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
-
-
-class CaptureError(HarnessError):
-    """The file is not a packet capture this module can read; the message names the file."""
-
-    def __init__(self, path: Path, message: str):
-        self.path, self.message = path, message
-        super().__init__(f"{path}: {message}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,15 +74,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from harness.audio.codecs import alaw_decode, ulaw_decode
-from harness.errors import HarnessError
-from harness.lab.pcap import Capture, CaptureError, Endpoint, read_capture
+from harness.contracts.errors import CaptureError, RecordingError
+from harness.lab.pcap import Capture, Endpoint, read_capture
 
 __all__ = [
     "SAMPLE_RATE",
     "CallRecording",
     "Direction",
     "DirectionInfo",
-    "RecordingError",
     "RecordingMetadata",
     "RecordingWavs",
     "RtpPacket",
@@ -107,14 +106,6 @@ _MAX_DROPOUT = 3000  # a sequence jump larger than this is a sender restart, not
 _SEGMENT_OVERLAP_S = 1.0  # groups overlapping less than this in time may be segments of one direction
 _MAX_SPAN_S = 24 * 3600.0  # refuse to allocate a WAV longer than this
 _NAME_RE = re.compile(r"^(?P<callid>.+)-(?P<tag>[0-9a-f]{16})$")
-
-
-class RecordingError(HarnessError):
-    """A recording cannot be turned into audio; the message names the file and the reason."""
-
-    def __init__(self, path: Path | str, message: str):
-        self.path, self.message = Path(path), message
-        super().__init__(f"{path}: {message}")
 
 
 # lookup tables: G.711 code -> 16-bit linear sample (harness.audio.codecs is bit-exact with ITU-T G.191)

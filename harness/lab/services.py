@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.contracts.errors import HarnessError
 from harness.sip import AutoPolicy, Party
 from harness.target import Target
 

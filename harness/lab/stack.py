@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness.errors import LabComponentError, LabError
+from harness.contracts.errors import LabComponentError, LabError
 from harness.lab.config import LabConfig, lab_profile_mapping, lab_target
 from harness.lab.netns import Netns, NetnsPlan
 from harness.lab.probes import ng_ping, sip_options_ping

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from harness.errors import ExitCode
+from harness.contracts.errors import ExitCode
 
 __all__ = ["load_command"]
 

@@ -26,7 +26,7 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from harness.errors import HarnessError
+from harness.contracts.errors import SipFailure
 from harness.load.endpoint import Clock, Endpoint
 from harness.load.plan import UacPlan
 from harness.load.recorder import Recorder
@@ -35,7 +35,7 @@ from harness.load.scheduler import Scheduler
 from harness.load.shapes import Timeline
 from harness.load.uac import Uac
 
-__all__ = ["LoadEngine", "SipFailure"]
+__all__ = ["LoadEngine"]
 
 GAUGE_INTERVAL_S = 0.25
 PACE_S = 0.005  # the pacer wakes at least this often (arrivals due in between go out together)
@@ -43,14 +43,6 @@ PACE_MIN_S = 0.001  # ... and at most this often: at high rates arrivals go out 
 TICK_S = 0.005  # timer resolution of the flows (retransmissions, hold ends); measurements are exact
 GC_YOUNG = 20000  # allocations between young-generation collections (Python's default: 700)
 TICK_MIN_S = 0.001  # ... and the ticker never spins: what falls due within a millisecond runs together
-
-
-class SipFailure(HarnessError):
-    """A failed transaction as Locust records it: the SIP status, or ``timeout``."""
-
-    def __init__(self, code: str):
-        self.code = code
-        super().__init__(f"SIP {code}" if code.isdigit() else code)
 
 
 class LoadEngine:

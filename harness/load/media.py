@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, PartyTimeout
+from harness.contracts.errors import HarnessError, PartyTimeout
 from harness.load.profile import MediaSpec
 from harness.load.shapes import Timeline
 from harness.target import Target

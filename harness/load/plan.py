@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from harness.errors import InputError
+from harness.contracts.errors import InputError
 from harness.load.profile import LoadProfile
 from harness.target import Secret, Target
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ScenarioError
+from harness.contracts.errors import ScenarioError
 from harness.load.shapes import Stage, Timeline, hold, ramp, spike, steps
 from harness.yamlsrc import Fields, LList, load_yaml
 

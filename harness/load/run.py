@@ -31,7 +31,7 @@ from typing import Any
 
 import harness
 from harness.config import Settings
-from harness.errors import HarnessError, InputError
+from harness.contracts.errors import HarnessError, InputError
 from harness.lab.stack import LabStack
 from harness.load.plan import UacPlan, make_plan
 from harness.load.profile import LoadProfile, load_profile

@@ -9,11 +9,12 @@ everything here works without the scenario machinery::
         ex = probe.request("OPTIONS", probe.server_uri(), from_user="probe")
 """
 
+from harness.contracts.errors import ProbeBudgetError, ProbeConnectError, ProbeScopeError
 from harness.probes.client import Exchange, Reply, SipProbe
 from harness.probes.evidence import EvidenceLog, mask
-from harness.probes.scope import PacketBudget, ProbeBudgetError, ProbeScope, ProbeScopeError
+from harness.probes.scope import PacketBudget, ProbeScope
 from harness.probes.session import ProbeSession
-from harness.probes.transport import Channel, ProbeConnectError, open_channel
+from harness.probes.transport import Channel, open_channel
 
 __all__ = [
     "Channel",

@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from harness.contracts.errors import ProbeConnectError
 from harness.probes.evidence import EvidenceLog
-from harness.probes.transport import Channel, ProbeConnectError
+from harness.probes.transport import Channel
 from harness.sipmsg import SipMessage, SipParseError, build_request, new_branch, new_call_id, new_tag, parse
 from harness.target import Target
 

@@ -24,18 +24,10 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 
-from harness.errors import HarnessError, InputError
+from harness.contracts.errors import ProbeBudgetError, ProbeScopeError
 from harness.target import Target
 
-__all__ = ["PacketBudget", "ProbeBudgetError", "ProbeScope", "ProbeScopeError", "is_ip_literal"]
-
-
-class ProbeScopeError(InputError):
-    """A probe was about to go to an address that is neither loopback nor the configured target."""
-
-
-class ProbeBudgetError(HarnessError):
-    """A step tried to send more packets than its bound allows."""
+__all__ = ["PacketBudget", "ProbeScope", "is_ip_literal"]
 
 
 def is_ip_literal(host: str) -> bool:

@@ -27,8 +27,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from harness.contracts.errors import ProbeConnectError
 from harness.probes.scope import PacketBudget, ProbeScope
-from harness.probes.transport import ProbeConnectError, insecure_context, open_channel
+from harness.probes.transport import insecure_context, open_channel
 
 __all__ = ["OBSOLETE", "VERSIONS", "TlsInfo", "VersionResult", "client_hello", "days_left", "decode", "fetch",
            "judge_protocols", "local_refusal", "name_matches", "protocol_report", "protocol_support", "raw_probe",

@@ -21,22 +21,14 @@ import ssl
 import time
 from types import TracebackType
 
-from harness.errors import HarnessError
+from harness.contracts.errors import ProbeConnectError
 from harness.probes.scope import PacketBudget, ProbeScope
 
-__all__ = ["Channel", "ProbeConnectError", "open_channel", "split_stream"]
+__all__ = ["Channel", "open_channel", "split_stream"]
 
 TRANSPORTS = ("udp", "tcp", "tls")
 _CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 MAX_MESSAGE = 256 * 1024  # a reply bigger than this is not SIP we want to hold in memory
-
-
-class ProbeConnectError(HarnessError):
-    """The transport could not be opened; ``reason`` is short enough for a report cell."""
-
-    def __init__(self, transport: str, where: str, reason: str):
-        self.transport, self.where, self.reason = transport, where, reason
-        super().__init__(f"{transport.upper()} {where}: {reason}")
 
 
 def split_stream(buffer: bytes) -> tuple[bytes | None, bytes]:

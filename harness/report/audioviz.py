@@ -69,7 +69,8 @@ def _read(path: Path | None, what: str, problems: list[str]) -> tuple[Signal | N
     fast = _read_pcm16(path)
     if fast is not None:
         return fast
-    from harness.audio.wavio import AudioInputError, read_wav  # every other WAV flavour, and its errors
+    from harness.audio.wavio import read_wav  # every other WAV flavour, and its errors
+    from harness.contracts.errors import AudioInputError
 
     try:
         x, rate = read_wav(path)

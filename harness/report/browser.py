@@ -36,18 +36,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.contracts.errors import BrowserError
 
-__all__ = ["CHROMIUM_FLAGS", "Browser", "BrowserError", "PageLoad", "find_chromium"]
+__all__ = ["CHROMIUM_FLAGS", "Browser", "PageLoad", "find_chromium"]
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
                   "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0")
-
-
-class BrowserError(HarnessError):
-    """Chromium is missing, did not start, or the DevTools protocol failed."""
 
 
 def find_chromium() -> str:

@@ -74,7 +74,7 @@ def _reference_from_scenario(path: str, party: str) -> Path | None:
     """What ``party`` played according to its scenario file (relative paths as the run saw them)."""
     import yaml
 
-    from harness.errors import InputError
+    from harness.contracts.errors import InputError
     from harness.scenarios.fixtures import resolve_fixture
 
     if not path or not Path(path).is_file():

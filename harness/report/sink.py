@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Settings
-from harness.errors import HarnessError
+from harness.contracts.errors import HarnessError
 from harness.results import RunResult, ScenarioResult
 
 __all__ = ["ReportSink", "make_sink", "report_path"]

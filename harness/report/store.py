@@ -3,7 +3,7 @@
 The report is rendered from these stored files only. They are read defensively: a file that is
 missing is simply absent from the report; a file that is unreadable, or a record in it of the wrong
 shape, is noted in :attr:`RunData.problems` (shown on the page) and skipped, never a crash. Only a
-run directory with nothing to report at all is an :class:`~harness.errors.InputError`.
+run directory with nothing to report at all is an :class:`~harness.contracts.errors.InputError`.
 
 Files and the keys read from them (anything else is ignored):
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness.contracts.errors import InputError
 
 __all__ = ["RunData", "as_dict", "find_runs", "history", "latest_run", "load_run"]
 

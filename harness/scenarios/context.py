@@ -8,14 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
 from harness.lab.stack import LabStack
 from harness.scenarios.model import Scenario
 from harness.sip import Party
 from harness.target import Target
 from harness.verdict import CheckResult, Verdict
 
-__all__ = ["CallLeg", "RunContext", "StepFailed"]
+__all__ = ["CallLeg", "RunContext"]
 
 DEFAULT_THRESHOLDS: dict[str, Any] = {
     "setup_time_ms": 2000.0,  # INVITE -> 200 OK, measured at the caller
@@ -33,10 +32,6 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     "clock_skew_s": 5.0,
     "dns_time_ms": 500.0,
 }
-
-
-class StepFailed(HarnessError):
-    """A step's own check failed in a way that makes the following steps meaningless."""
 
 
 @dataclass

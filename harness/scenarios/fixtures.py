@@ -12,7 +12,7 @@ import os
 import wave
 from pathlib import Path
 
-from harness.errors import FixtureError
+from harness.contracts.errors import FixtureError
 
 __all__ = ["fixture_roots", "resolve_fixture"]
 

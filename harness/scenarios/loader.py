@@ -35,7 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ScenarioError
+from harness.contracts.errors import ScenarioError
 from harness.scenarios.fixtures import resolve_fixture
 from harness.scenarios.model import ANSWER_MODES, AnswerPolicy, PartySpec, Scenario, StepEntry, Suite
 from harness.scenarios.registry import ParseScope, lookup

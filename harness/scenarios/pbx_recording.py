@@ -21,14 +21,10 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.contracts.errors import RecordingMissing
 from harness.target import RecordingSource
 
-__all__ = ["PbxRecording", "RecordingMissing", "fetch_recording"]
-
-
-class RecordingMissing(HarnessError):
-    """The PBX's recording did not appear, or could not be read."""
+__all__ = ["PbxRecording", "fetch_recording"]
 
 
 @dataclass
@@ -54,7 +50,8 @@ def fetch_recording(source: RecordingSource, call_id: str, out_dir: Path, stem: 
 
 
 def _from_rtpengine(rec_dir: Path, call_id: str, out_dir: Path, stem: str, deadline: float) -> PbxRecording:
-    from harness.lab.recording import RecordingError, find_recordings, metadata_path_for, recording_to_wavs
+    from harness.contracts.errors import RecordingError
+    from harness.lab.recording import find_recordings, metadata_path_for, recording_to_wavs
 
     while True:
         pcaps = find_recordings(rec_dir, call_id=call_id)

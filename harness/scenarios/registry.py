@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from harness.errors import ScenarioError
+from harness.contracts.errors import ScenarioError
 from harness.yamlsrc import Fields
 
 if TYPE_CHECKING:

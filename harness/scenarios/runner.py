@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import harness
-from harness.errors import HarnessError, LabError, PartyError, PartyTimeout, is_harness_side
+from harness.contracts.errors import HarnessError, LabError, PartyError, PartyTimeout, StepFailed, is_harness_side
 from harness.health import HealthLimits, HostMonitor, PartySeries, assess
 from harness.health.procs import ProcessWatch, descendants
 from harness.lab.services import HEALTH_FILE
 from harness.lab.stack import LabStack
 from harness.report.junit import write_junit
 from harness.results import RunResult, ScenarioResult, write_json_atomic
-from harness.scenarios.context import RunContext, StepFailed
+from harness.scenarios.context import RunContext
 from harness.scenarios.model import Scenario
 from harness.sip import AutoPolicy, Party
 from harness.sip.siplog import mask_file, read_messages, write_call_log

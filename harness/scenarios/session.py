@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.config import Settings
-from harness.errors import InputError, ScenarioError
+from harness.contracts.errors import InputError, ScenarioError
 from harness.lab.config import LabConfig
 from harness.lab.stack import LabStack
 from harness.results import RunResult

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, PartyTimeout
-from harness.scenarios.context import CallLeg, RunContext, StepFailed
+from harness.contracts.errors import HarnessError, PartyTimeout, StepFailed
+from harness.scenarios.context import CallLeg, RunContext
 from harness.scenarios.registry import ParseScope, step
 from harness.verdict import CheckResult, Verdict
 from harness.yamlsrc import Fields

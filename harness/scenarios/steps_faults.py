@@ -23,11 +23,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import InputError, PartyError, PartyTimeout
+from harness.contracts.errors import InputError, PartyError, PartyTimeout, StepFailed
 from harness.lab.netem import Impairment
 from harness.lab.netns import is_netns_address
 from harness.lab.stack import LabStack
-from harness.scenarios.context import CallLeg, RunContext, StepFailed
+from harness.scenarios.context import CallLeg, RunContext
 from harness.scenarios.registry import ParseScope, step
 from harness.scenarios.steps import call_state_is, leg_of
 from harness.sip.siplog import SipLogEntry, read_messages

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, PartyTimeout
-from harness.scenarios.context import CallLeg, RunContext, StepFailed
+from harness.contracts.errors import HarnessError, PartyTimeout, StepFailed
+from harness.scenarios.context import CallLeg, RunContext
 from harness.scenarios.registry import ParseScope, step
 from harness.scenarios.steps import call_of, call_state_is, judge_direction, leg_of, rtp_stats
 from harness.sip import Party

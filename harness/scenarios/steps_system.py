@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.contracts.errors import HarnessError
 from harness.probes import EvidenceLog, ProbeConnectError, ProbeSession, tlscheck
 from harness.probes.sanity import date_skew, resolve
 from harness.probes.scope import ProbeScope, is_ip_literal

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import PartyCommandError, PartyCrashed, PartyTimeout
+from harness.contracts.errors import PartyCommandError, PartyCrashed, PartyTimeout
 from harness.logtail import log_tail
 from harness.sip.protocol import LIMITS, decode, encode
 from harness.target import Account, Target

@@ -1,30 +1,33 @@
 """One exception tree for the harness, and the exit codes of the CLI.
 
-::
+Every exception the harness raises on purpose is defined here, so this drawing is complete (a unit test
+compares it with ``HarnessError``'s subclasses)::
 
     HarnessError                      any expected failure; the CLI prints it on one line, no traceback
     ├── InputError                    bad input from the user: exit 2
     │   ├── ScenarioError             a scenario or suite file is wrong (names file, line, field)
     │   ├── ProfileError              a target profile is wrong (names file, line, field)
     │   ├── FixtureError              a referenced audio fixture is missing or unreadable
-    │   ├── AudioInputError           a WAV given to the audio engine is unusable (harness.audio.wavio)
-    │   ├── ProbeScopeError           a probe would go beyond loopback and the target (harness.probes)
-    │   ├── StoreError                the findings database cannot be used (harness.findings.errors)
+    │   ├── AudioInputError           a WAV given to the audio engine is unusable
+    │   ├── ProbeScopeError           a probe would go beyond loopback and the target
+    │   ├── StoreError                the findings database cannot be used
     │   ├── UnknownFinding            no finding with that id
     │   └── TransitionError           a finding state change the life cycle does not allow
     ├── LabError                      the embedded lab PBX could not start / is not running (harness side)
     │   └── LabComponentError         one lab child (kamailio, rtpengine, services) is missing or crashed
     ├── PartyError                    a SIP party child failed (harness side)
     │   ├── PartyCrashed              the pjsua2 child died; carries its last log lines
-    │   ├── PartyTimeout              an awaited event did not come in time
+    │   ├── PartyTimeout              an awaited event did not come in time (or the child did not reply)
     │   └── PartyCommandError         the child refused a command (limits, bad call id, pjsua2 error)
-    ├── RecordingError                an rtpengine pcap cannot be read (harness.lab.recording)
-    ├── RecordingMissing              the PBX's recording did not appear (harness.scenarios.pbx_recording)
+    ├── StepFailed                    a step's own check failed: the scenario's next steps are meaningless
+    ├── FixtureBuildError             the fixture builder's sources (Debian packages) are missing or failed
+    ├── RecordingError                an rtpengine pcap cannot be turned into audio
+    ├── RecordingMissing              the PBX's recording did not appear
+    ├── CaptureError                  a packet capture cannot be read
     ├── ProbeBudgetError              a probe step tried to exceed its packet bound
     ├── ProbeConnectError             a probe transport could not be opened
-    └── BrowserError                  headless Chromium is missing or failed (harness.report.browser)
-
-Each subsystem defines its own branches next to its code; this drawing is the one map of them.
+    ├── SipFailure                    a load transaction failed (what Locust records)
+    └── BrowserError                  headless Chromium is missing or failed
 
 "Harness side" errors (:func:`is_harness_side`) say the harness could not do its job: they are ERROR
 verdicts blamed on the harness and, when nothing else failed, exit code 3 instead of 1.
@@ -33,9 +36,14 @@ verdicts blamed on the harness and, when nothing else failed, exit code 3 instea
 from __future__ import annotations
 
 from enum import IntEnum
+from pathlib import Path
 
 __all__ = [
+    "AudioInputError",
+    "BrowserError",
+    "CaptureError",
     "ExitCode",
+    "FixtureBuildError",
     "FixtureError",
     "HarnessError",
     "InputError",
@@ -45,8 +53,18 @@ __all__ = [
     "PartyCrashed",
     "PartyError",
     "PartyTimeout",
+    "ProbeBudgetError",
+    "ProbeConnectError",
+    "ProbeScopeError",
     "ProfileError",
+    "RecordingError",
+    "RecordingMissing",
     "ScenarioError",
+    "SipFailure",
+    "StepFailed",
+    "StoreError",
+    "TransitionError",
+    "UnknownFinding",
     "is_harness_side",
 ]
 
@@ -152,3 +170,88 @@ class PartyTimeout(PartyError):
 
 class PartyCommandError(PartyError):
     pass
+
+
+class AudioInputError(InputError, ValueError):
+    """A WAV file cannot be used as audio input; the message names the file and the reason.
+
+    An :class:`InputError` (the CLI prints it on one line and exits 2) and a ValueError.
+    """
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}")
+
+
+class ProbeScopeError(InputError):
+    """A probe was about to go to an address that is neither loopback nor the configured target."""
+
+
+class StoreError(InputError):
+    """The findings database at ``path`` cannot be used; the message says why and what to do."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(f"findings database {path} {message}")
+
+
+class UnknownFinding(InputError):
+    def __init__(self, finding_id: int, path: str):
+        self.finding_id = finding_id
+        super().__init__(f"no finding #{finding_id} in {path} ('harness findings list --status all' lists them)")
+
+
+class TransitionError(InputError):
+    """A finding state change the life cycle does not allow (e.g. 'fixed' on a verified finding)."""
+
+
+class StepFailed(HarnessError):
+    """A step's own check failed in a way that makes the following steps meaningless."""
+
+
+class FixtureBuildError(HarnessError):
+    """A source the fixtures need (sound package, espeak-ng) is missing or failed (exit code 1)."""
+
+
+class RecordingError(HarnessError):
+    """A recording cannot be turned into audio; the message names the file and the reason."""
+
+    def __init__(self, path: Path | str, message: str):
+        self.path, self.message = Path(path), message
+        super().__init__(f"{path}: {message}")
+
+
+class RecordingMissing(HarnessError):
+    """The PBX's recording did not appear, or could not be read."""
+
+
+class CaptureError(HarnessError):
+    """The file is not a packet capture this harness can read; the message names the file."""
+
+    def __init__(self, path: Path, message: str):
+        self.path, self.message = path, message
+        super().__init__(f"{path}: {message}")
+
+
+class ProbeBudgetError(HarnessError):
+    """A step tried to send more packets than its bound allows."""
+
+
+class ProbeConnectError(HarnessError):
+    """The transport could not be opened; ``reason`` is short enough for a report cell."""
+
+    def __init__(self, transport: str, where: str, reason: str):
+        self.transport, self.where, self.reason = transport, where, reason
+        super().__init__(f"{transport.upper()} {where}: {reason}")
+
+
+class SipFailure(HarnessError):
+    """A failed transaction as Locust records it: the SIP status, or ``timeout``."""
+
+    def __init__(self, code: str):
+        self.code = code
+        super().__init__(f"SIP {code}" if code.isdigit() else code)
+
+
+class BrowserError(HarnessError):
+    """Chromium is missing, did not start, or the DevTools protocol failed."""
