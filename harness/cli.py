@@ -16,8 +16,8 @@ from typing import Any
 import click
 
 from harness import __version__
-from harness.config import Settings
 from harness.contracts.errors import ExitCode, HarnessError, LabError
+from harness.contracts.settings import Settings
 from harness.lab.config import LabConfig, lab_profile_mapping
 from harness.lab.stack import LabStack
 
@@ -239,8 +239,8 @@ def _summary(results: dict[str, Any], out: Path) -> None:
 def validate(paths: tuple[Path, ...]) -> None:
     """Check scenario, suite and load profile files without running them."""
     from harness.contracts.errors import ScenarioError
+    from harness.contracts.yamlsrc import load_yaml
     from harness.scenarios import load_paths
-    from harness.yamlsrc import load_yaml
 
     # a load profile ('harness load') has a shape and no steps; scenarios/*.yaml holds both kinds
     profiles = [p for p in paths if _is_load_profile(load_yaml(p, ScenarioError))]

@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.audio.analysis import CHECK_NAMES, Analysis, RtpStats, analyze, analyze_files
     from harness.audio.emodel import EModelResult, emodel
-    from harness.audio.thresholds import Thresholds
     from harness.audio.wavio import read_wav, write_wav
     from harness.contracts.errors import AudioInputError
+    from harness.contracts.thresholds import Thresholds
 
 # The names load on first use (PEP 562): scipy takes most of a second to import, and the CLI, the
 # scenario loader and the thresholds need none of it until a recording is actually analysed.
 _HOMES = {"CHECK_NAMES": "analysis", "Analysis": "analysis", "RtpStats": "analysis", "analyze": "analysis",
-          "analyze_files": "analysis", "EModelResult": "emodel", "emodel": "emodel", "Thresholds": "thresholds",
+          "analyze_files": "analysis", "EModelResult": "emodel", "emodel": "emodel", "Thresholds": "analysis",
           "AudioInputError": "wavio", "read_wav": "wavio", "write_wav": "wavio"}
 
 

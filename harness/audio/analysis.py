@@ -27,10 +27,10 @@ from harness.audio.clipping import detect_clipping
 from harness.audio.gate import envelope_correlation, has_audio, modulation_db, waveform_correlation
 from harness.audio.level import SILENCE_DBOV, active_level
 from harness.audio.result import Analysis, RtpStats
-from harness.audio.thresholds import Thresholds
 from harness.audio.wavio import read_wav
 from harness.contracts.errors import AudioInputError
-from harness.verdict import CheckResult, Verdict
+from harness.contracts.thresholds import Thresholds
+from harness.contracts.verdict import CheckResult, Verdict
 
 __all__ = ["ANALYSIS_RATE", "CHECK_NAMES", "Analysis", "RtpStats", "analyze", "analyze_files", "to_analysis_rate"]
 

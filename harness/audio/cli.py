@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from harness.audio.thresholds import Thresholds
-from harness.verdict import Verdict
+from harness.contracts.thresholds import Thresholds
+from harness.contracts.verdict import Verdict
 
 if TYPE_CHECKING:  # numpy/scipy load only when a recording is analysed: `harness --help` stays fast
     from harness.audio.analysis import Analysis

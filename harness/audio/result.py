@@ -16,7 +16,7 @@ from harness.audio.dropouts import Dropout
 from harness.audio.echo import EchoResult
 from harness.audio.emodel import EModelResult
 from harness.audio.mos import MosResult
-from harness.verdict import CheckResult, Verdict, worst
+from harness.contracts.verdict import CheckResult, Verdict, worst
 
 __all__ = ["Analysis", "RtpStats", "json_safe"]
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import click
 
-from harness.config import Settings
 from harness.contracts.errors import ExitCode, InputError
+from harness.contracts.settings import Settings
 
 __all__ = ["findings_group", "only_failed_paths", "retest_command"]
 

@@ -11,10 +11,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from harness.contracts.results import ScenarioResult
 from harness.findings.evidence import Clues, collect_evidence
 from harness.findings.model import FindingKey, Observation, ScenarioRecord
 from harness.findings.rules import diagnose
-from harness.results import ScenarioResult
 
 __all__ = ["HARNESS_CHECK", "observe", "sha256_file", "target_file", "title_of"]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.config import Settings
 from harness.contracts.errors import InputError
+from harness.contracts.settings import Settings
 from harness.findings.compare import CompareRow, compare_checks, measured
 from harness.findings.lifecycle import on_retest
 from harness.findings.model import Action, Finding

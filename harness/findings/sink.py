@@ -17,13 +17,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.config import Settings
 from harness.contracts.errors import StoreError
+from harness.contracts.results import RunResult, ScenarioResult
+from harness.contracts.settings import Settings
 from harness.findings.model import RunRecord, target_key
 from harness.findings.observe import observe, sha256_file, target_file
 from harness.findings.snapshot import write_snapshot
 from harness.findings.store import FindingsStore, db_location, open_store
-from harness.results import RunResult, ScenarioResult
 
 __all__ = ["FindingsSink", "make_sink"]
 

@@ -9,7 +9,7 @@ pjsua writes every message it sends or receives in full between a header line an
 
 The rules read the facts they need from here: REGISTER answers, INVITE outcomes, the SDP each side
 offered and answered, REFER answers and NOTIFY sipfrags. The log is read by
-:func:`harness.sip.siplog.read_messages` and masked by its :func:`mask_credentials` (re-exported here).
+:func:`harness.contracts.siplog.read_messages` and masked by its :func:`mask_credentials` (re-exported here).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.sip.siplog import mask_credentials, read_messages
-from harness.sipmsg import SipMessage, SipParseError, parse
+from harness.contracts.siplog import mask_credentials, read_messages
+from harness.contracts.sipmsg import SipMessage, SipParseError, parse
 
 __all__ = ["LoggedMessage", "SdpMedia", "mask_credentials", "read_sip_log", "sdp_media", "summary_line"]
 

@@ -57,9 +57,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.contracts.results import write_json_atomic
 from harness.findings.model import RunRecord, State
 from harness.findings.store import FindingsStore
-from harness.results import write_json_atomic
 
 __all__ = ["FORMAT", "SNAPSHOT_NAME", "build_snapshot", "write_snapshot"]
 

@@ -25,8 +25,8 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from harness.config import Settings
 from harness.contracts.errors import StoreError
+from harness.contracts.settings import Settings
 from harness.findings.model import Action, Change, Finding, Observation, RunRecord, ScenarioRecord, State
 
 __all__ = ["DB_ENV", "FindingsStore", "db_location", "open_store"]

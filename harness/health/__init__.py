@@ -5,7 +5,8 @@ both together for every window in which checks were measured, and a check whose 
 harness becomes ERROR blamed on the harness, never a FAIL that blames the PBX.
 """
 
+from harness.contracts.thresholds import HealthLimits
 from harness.health.host import HostMonitor
-from harness.health.judge import HealthLimits, PartySeries, WindowHealth, assess
+from harness.health.judge import PartySeries, WindowHealth, assess
 
 __all__ = ["HealthLimits", "HostMonitor", "PartySeries", "WindowHealth", "assess"]

@@ -26,38 +26,14 @@ another process's CPU use delays them only when it shows in their own clocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
+
+from harness.contracts.thresholds import HEALTH_LIMIT_KEYS, HealthLimits
 
 __all__ = ["HEALTH_LIMIT_KEYS", "HealthLimits", "PartySeries", "WindowHealth", "assess"]
 
 
-@dataclass(frozen=True)
-class HealthLimits:
-    max_media_late_ms: float = 40.0
-    max_wake_late_ms: float = 100.0
-    max_memory_full_pct: float = 10.0
-    max_steal_pct: float = 20.0
-    max_lab_wait_ms: float = 40.0
-
-    @classmethod
-    def from_mapping(cls, data: dict[str, Any] | None) -> HealthLimits:
-        """Limits from a ``health`` thresholds section; unknown keys and non-numbers raise ValueError."""
-        data = dict(data or {})
-        unknown = set(data) - set(HEALTH_LIMIT_KEYS)
-        if unknown:
-            raise ValueError(f"unknown health threshold(s) {', '.join(sorted(unknown))} "
-                             f"(known: {', '.join(HEALTH_LIMIT_KEYS)})")
-        for key, value in data.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"health threshold {key} must be a non-negative number, got {value!r}")
-        return cls(**{k: float(v) for k, v in data.items()})
-
-    def as_dict(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-HEALTH_LIMIT_KEYS = tuple(f.name for f in fields(HealthLimits))
 
 
 @dataclass(frozen=True)

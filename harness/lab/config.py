@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import InputError
+from harness.contracts.target import Target
 from harness.lab.netns import NETNS_NET, default_address, is_netns_address
-from harness.target import Target
 
 __all__ = ["LAB_ACCOUNTS", "LabConfig", "lab_target"]
 

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import HarnessError
+from harness.contracts.target import Target
 from harness.sip import AutoPolicy, Party
-from harness.target import Target
 
 __all__ = ["HEALTH_FILE", "ServiceConfig", "main"]
 

@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import LabComponentError, LabError
+from harness.contracts.logtail import log_tail
+from harness.contracts.target import Target
 from harness.lab.config import LabConfig, lab_profile_mapping, lab_target
 from harness.lab.netns import Netns, NetnsPlan
 from harness.lab.probes import ng_ping, sip_options_ping
-from harness.logtail import log_tail
 from harness.sip.realtime import realtime_argv
-from harness.target import Target
 
 __all__ = ["ComponentStatus", "LabStack", "LabStatus"]
 
@@ -296,8 +296,8 @@ class LabStack:
 
     def _prompts_dir(self) -> Path:
         """The IVR and queue prompts: the project's fixtures, or built into the lab dir if absent."""
+        from harness.contracts.fixtures import fixture_roots
         from harness.lab.prompts import PROMPTS, build_prompts
-        from harness.scenarios.fixtures import fixture_roots
 
         for root in fixture_roots():
             if all((root / "prompts" / name).is_file() for name in (*PROMPTS, "queue-music.wav")):

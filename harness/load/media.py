@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import HarnessError, PartyTimeout
+from harness.contracts.target import Target
 from harness.load.profile import MediaSpec
 from harness.load.shapes import Timeline
-from harness.target import Target
 
 __all__ = ["MediaCall", "MediaSampler", "plan_slots"]
 

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from harness.contracts.errors import InputError
+from harness.contracts.target import Secret, Target
 from harness.load.profile import LoadProfile
-from harness.target import Secret, Target
 
 __all__ = ["LAB_NUMBERS", "UacPlan", "check_loopback", "make_plan"]
 

@@ -12,7 +12,7 @@ Locust runs in-process (``workers=0``) or as a master on loopback with ``workers
 (:mod:`harness.load.worker`). The run is bounded by the shape's end, ``limits.max_duration_s`` and
 ``limits.max_calls``, whichever comes first; then held calls hang up (the drain) and the outputs are
 written: Locust's CSVs and HTML report, ``load.json`` (:mod:`harness.load.summary`), and
-``results.json``/``junit.xml`` in the shape of :class:`harness.results.RunResult`.
+``results.json``/``junit.xml`` in the shape of :class:`harness.contracts.results.RunResult`.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness.config import Settings
 from harness.contracts.errors import HarnessError, InputError
+from harness.contracts.results import RunResult, ScenarioResult, write_json_atomic
+from harness.contracts.settings import Settings
+from harness.contracts.target import Target
+from harness.contracts.verdict import CheckResult, Verdict
 from harness.lab.stack import LabStack
 from harness.load.plan import UacPlan, make_plan
 from harness.load.profile import LoadProfile, load_profile
 from harness.load.recorder import Recorder
 from harness.load.summary import ARRIVALS, summarize
-from harness.results import RunResult, ScenarioResult, write_json_atomic
 from harness.scenarios.session import lab_running, resolve_target
-from harness.target import Target
-from harness.verdict import CheckResult, Verdict
 
 __all__ = ["LoadOptions", "LoadOutcome", "run_load"]
 

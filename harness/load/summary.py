@@ -4,7 +4,7 @@ Pure: takes the merged :class:`~harness.load.recorder.Recorder` of every process
 time the shape started, the profile and the media samples, and returns plain data. Each stage of
 the timeline is a step; a bin of recordings (a tenth of a second) belongs to the step running at its
 middle (bins after the end, when the last calls hang up, count in the last step). SLA keys are judged per step
-that offered load, with :meth:`harness.verdict.CheckResult.compare`: a missing measurement (no
+that offered load, with :meth:`harness.contracts.verdict.CheckResult.compare`: a missing measurement (no
 call in the step, no media sample) is ERROR, never PASS.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.contracts.verdict import CheckResult, worst
 from harness.load.histogram import Hist
 from harness.load.profile import SLA_KEYS, LoadProfile
 from harness.load.recorder import BINS_PER_S, Recorder
-from harness.verdict import CheckResult, worst
 
 __all__ = ["ARRIVALS", "summarize"]
 

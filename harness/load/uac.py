@@ -10,7 +10,7 @@ fake clock.
 
 Each transaction is a :class:`Txn` with RFC 3261 timers (:mod:`harness.load.timers`), matched to
 responses by Via branch and CSeq method. 401/407 challenges are answered once with
-:func:`harness.sipmsg.digest_authorization`. Dialogs follow RFC 3261 12.1.2: the remote target is the
+:func:`harness.contracts.sipmsg.digest_authorization`. Dialogs follow RFC 3261 12.1.2: the remote target is the
 2xx Contact and the route set is the Record-Route in reverse; the Request-URI and Route headers
 follow it, while every packet goes to the target address (the outbound proxy).
 
@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import Protocol
 
+from harness.contracts.sipmsg import SipParseError, digest_authorization
 from harness.load.plan import UacPlan
 from harness.load.timers import Action, ClientTimers, TimerPolicy
 from harness.load.wire import (
@@ -38,7 +39,6 @@ from harness.load.wire import (
     reply_to,
     sdp_media_addr,
 )
-from harness.sipmsg import SipParseError, digest_authorization
 
 __all__ = ["Call", "Flow", "Item", "Reporter", "RtpControl", "Txn", "Uac"]
 

@@ -1,9 +1,9 @@
 """SIP on the wire for the load engine: build requests and read responses as bytes, fast.
 
 The load engine handles tens of thousands of messages a second in one Python process, so it does
-not build :class:`harness.sipmsg.SipMessage` objects: it reads only the headers a UAC needs
+not build :class:`harness.contracts.sipmsg.SipMessage` objects: it reads only the headers a UAC needs
 (top Via branch, CSeq, To tag, Contact, Record-Route, challenges, body) in one pass over the bytes.
-Digest answers still come from :func:`harness.sipmsg.digest_authorization`::
+Digest answers still come from :func:`harness.contracts.sipmsg.digest_authorization`::
 
     key = call_id_key(data)                  # routing: which call's inbox gets this datagram
     r = parse_response(data)                 # None for a request

@@ -31,8 +31,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.contracts.verdict import Verdict
 from harness.probes.uac import RegisterResult
-from harness.verdict import Verdict
 
 __all__ = ["Attempt", "Judgement", "Limits", "Observation", "judge", "outcomes", "outcomes_plain"]
 

@@ -25,8 +25,8 @@ import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from harness.contracts.sipmsg import COMPACT, parse_challenge
 from harness.probes.client import Exchange
-from harness.sipmsg import COMPACT, parse_challenge
 
 __all__ = ["SIGNALS", "EnumLeak", "Sample", "compare", "missing_users", "sample_of"]
 

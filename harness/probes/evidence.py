@@ -10,7 +10,7 @@ exact request and answer behind a verdict::
 Masked: every password the profile holds (wherever it appears), the ``response=`` of digest
 answers (an offline dictionary attack needs nothing more), ``cnonce``, and SRTP keys: the SDES
 ``inline:`` key material of ``a=crypto`` lines and MIKEY ``a=key-mgmt`` data (as in
-:func:`harness.sip.siplog.mask_credentials`).
+:func:`harness.contracts.siplog.mask_credentials`).
 """
 
 from __future__ import annotations

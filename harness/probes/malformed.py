@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.sipmsg import new_branch, new_call_id, new_tag
+from harness.contracts.sipmsg import new_branch, new_call_id, new_tag
 
 __all__ = ["PROBES", "Addressing", "MalformedProbe", "broken_sdp_body", "probe_names"]
 

@@ -25,7 +25,7 @@ import socket
 from dataclasses import dataclass, field
 
 from harness.contracts.errors import ProbeBudgetError, ProbeScopeError
-from harness.target import Target
+from harness.contracts.target import Target
 
 __all__ = ["PacketBudget", "ProbeScope", "is_ip_literal"]
 

@@ -21,11 +21,11 @@ import ssl
 from pathlib import Path
 from types import TracebackType
 
+from harness.contracts.target import Target
 from harness.probes.client import SipProbe
 from harness.probes.evidence import EvidenceLog
 from harness.probes.scope import PacketBudget, ProbeScope
 from harness.probes.transport import Channel, open_channel
-from harness.target import Target
 
 __all__ = ["ProbeSession", "default_port"]
 

@@ -17,8 +17,8 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from harness.contracts.sipmsg import SipMessage, SipParseError, build_request, digest_authorization, new_branch, new_tag
 from harness.probes.client import Exchange, Reply, SipProbe
-from harness.sipmsg import SipMessage, SipParseError, build_request, digest_authorization, new_branch, new_tag
 
 __all__ = ["CallResult", "RegisterResult", "auth_header", "place_call", "register", "route_set", "sdp_offer"]
 

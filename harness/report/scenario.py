@@ -75,7 +75,7 @@ def _reference_from_scenario(path: str, party: str) -> Path | None:
     import yaml
 
     from harness.contracts.errors import InputError
-    from harness.scenarios.fixtures import resolve_fixture
+    from harness.contracts.fixtures import resolve_fixture
 
     if not path or not Path(path).is_file():
         return None

@@ -17,9 +17,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from harness.config import Settings
 from harness.contracts.errors import HarnessError
-from harness.results import RunResult, ScenarioResult
+from harness.contracts.results import RunResult, ScenarioResult
+from harness.contracts.settings import Settings
 
 __all__ = ["ReportSink", "make_sink", "report_path"]
 

@@ -1,9 +1,9 @@
 """SIP messages of a party's pjsua log (level 4) for the ladder: described, and credentials masked.
 
-The messages are read by :func:`harness.sip.siplog.read_messages` (the one reader of pjsua's message
+The messages are read by :func:`harness.contracts.siplog.read_messages` (the one reader of pjsua's message
 log). Added here: the party's own address (pjsua logs it once: ``SIP UDP transport started,
 published address is 127.0.0.1:32916``), what each message is (method or status, SDP, Call-ID,
-User-Agent/Server, through :mod:`harness.sipmsg`), and time across midnight (the log has the time
+User-Agent/Server, through :mod:`harness.contracts.sipmsg`), and time across midnight (the log has the time
 of day only, so each file is unwrapped on its own).
 
 Masked before anything else sees the text (:func:`mask_credentials`): the ``response``, ``nonce``,
@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.sip.siplog import mask_credentials
-from harness.sipmsg import SipParseError, parse
+from harness.contracts.siplog import mask_credentials
+from harness.contracts.sipmsg import SipParseError, parse
 
 __all__ = ["SipEvent", "SipLog", "mask_credentials", "read_sip_log"]
 
@@ -71,9 +71,9 @@ def _describe(text: str) -> tuple[str, str, int, str, bool, str]:
 
 
 def read_sip_log(path: Path, party: str) -> SipLog:
-    """The messages of one ``<party>.sip.log`` (read by :func:`harness.sip.siplog.read_messages`), masked
+    """The messages of one ``<party>.sip.log`` (read by :func:`harness.contracts.siplog.read_messages`), masked
     again here with the fuller rules above, described, and unwrapped across midnight."""
-    from harness.sip.siplog import read_messages
+    from harness.contracts.siplog import read_messages
 
     try:
         head = path.read_text(encoding="utf-8", errors="replace")

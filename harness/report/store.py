@@ -8,7 +8,7 @@ run directory with nothing to report at all is an :class:`~harness.contracts.err
 Files and the keys read from them (anything else is ignored):
 
 ``results.json``
-    :meth:`harness.results.RunResult.to_dict`: ``run_id``, ``started``, ``finished``, ``verdict``,
+    :meth:`harness.contracts.results.RunResult.to_dict`: ``run_id``, ``started``, ``finished``, ``verdict``,
     ``counts``, ``interrupted``, ``target.name``, ``scenarios[]`` (``name``, ``file``, ``verdict``,
     ``duration_s``, ``checks[]``, ``sip.calls``, ``audio``, ``rtp``, ``artifacts``, ``error``,
     ``skipped_steps``, ``out_dir``).

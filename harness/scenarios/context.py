@@ -8,30 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.contracts.target import Target
+from harness.contracts.thresholds import DEFAULT_THRESHOLDS
+from harness.contracts.verdict import CheckResult, Verdict
 from harness.lab.stack import LabStack
 from harness.scenarios.model import Scenario
 from harness.sip import Party
-from harness.target import Target
-from harness.verdict import CheckResult, Verdict
 
 __all__ = ["CallLeg", "RunContext"]
 
-DEFAULT_THRESHOLDS: dict[str, Any] = {
-    "setup_time_ms": 2000.0,  # INVITE -> 200 OK, measured at the caller
-    "register_time_ms": 1000.0,
-    "register_timeout_s": 8.0,  # no answer to REGISTER within this: the PBX is unreachable
-    "call_timeout_s": 15.0,
-    "hangup_timeout_s": 5.0,
-    "transfer_time_ms": 3000.0,  # REFER received -> the transferred call answered
-    "answer_time_ms": 20000.0,  # a queue or IVR call: the caller's INVITE -> an agent answered
-    # system suite
-    "options_rtt_p50_ms": 100.0,
-    "options_rtt_p95_ms": 250.0,
-    "options_loss_pct": 0.0,
-    "tls_cert_min_days": 14.0,
-    "clock_skew_s": 5.0,
-    "dns_time_ms": 500.0,
-}
 
 
 @dataclass

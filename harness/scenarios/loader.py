@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import ScenarioError
-from harness.scenarios.fixtures import resolve_fixture
+from harness.contracts.fixtures import resolve_fixture
+from harness.contracts.thresholds import validate_thresholds
+from harness.contracts.yamlsrc import Fields, LDict, LList, load_yaml
 from harness.scenarios.model import ANSWER_MODES, AnswerPolicy, PartySpec, Scenario, StepEntry, Suite
 from harness.scenarios.registry import ParseScope, lookup
-from harness.yamlsrc import Fields, LDict, LList, load_yaml
 
 __all__ = ["STEP_MODULES", "load_paths", "load_scenario", "load_suite"]
 
@@ -227,29 +228,6 @@ def _apply_params(doc: LDict, spath: str, overrides: dict[str, Any]) -> LDict:
     return out
 
 
-def validate_thresholds(thresholds: Any, path: str, error: Any) -> None:
-    """Known threshold names with numeric values; the audio and health ones are checked by their owners."""
-    from harness.audio.thresholds import Thresholds
-    from harness.scenarios.context import DEFAULT_THRESHOLDS
-
-    f = Fields(thresholds, path, error, "thresholds")
-    for key in DEFAULT_THRESHOLDS:
-        f.number(key, None, low=0)
-    audio = f.opt("audio", dict, None)
-    if audio is not None:
-        try:
-            Thresholds.from_mapping(dict(audio))
-        except ValueError as exc:
-            raise error(str(exc), path, f.line_of("audio"), "thresholds.audio") from None
-    health = f.opt("health", dict, None)  # the harness's own health limits (harness.health.judge)
-    if health is not None:
-        from harness.health.judge import HealthLimits
-
-        try:
-            HealthLimits.from_mapping(dict(health))
-        except ValueError as exc:
-            raise error(str(exc), path, f.line_of("health"), "thresholds.health") from None
-    f.done()
 
 
 def _party(pname: str, raw: Any, spath: str, line: int | None, fixture: Any) -> PartySpec:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.contracts.errors import RecordingMissing
-from harness.target import RecordingSource
+from harness.contracts.target import RecordingSource
 
 __all__ = ["PbxRecording", "fetch_recording"]
 

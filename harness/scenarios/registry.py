@@ -12,7 +12,7 @@ A step class is a frozen dataclass with two methods::
         def parse(cls, f: Fields, scope: ParseScope) -> Hangup: ...   # validate at load time
         def run(self, ctx: RunContext) -> None: ...                   # act; add checks to ctx
 
-``parse`` sees the step's YAML through :class:`~harness.yamlsrc.Fields`, so its errors name the
+``parse`` sees the step's YAML through :class:`~harness.contracts.yamlsrc.Fields`, so its errors name the
 file, line and field; ``scope`` knows the scenario's parties and the call names defined so far.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from harness.contracts.errors import ScenarioError
-from harness.yamlsrc import Fields
+from harness.contracts.yamlsrc import Fields
 
 if TYPE_CHECKING:
     from harness.scenarios.context import RunContext

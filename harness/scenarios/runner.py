@@ -22,18 +22,18 @@ from typing import Any, Protocol
 
 import harness
 from harness.contracts.errors import HarnessError, LabError, PartyError, PartyTimeout, StepFailed, is_harness_side
+from harness.contracts.results import RunResult, ScenarioResult, write_json_atomic
+from harness.contracts.siplog import mask_file, read_messages, write_call_log
+from harness.contracts.target import Target
+from harness.contracts.verdict import CheckResult, Verdict
 from harness.health import HealthLimits, HostMonitor, PartySeries, assess
 from harness.health.procs import ProcessWatch, descendants
 from harness.lab.services import HEALTH_FILE
 from harness.lab.stack import LabStack
 from harness.report.junit import write_junit
-from harness.results import RunResult, ScenarioResult, write_json_atomic
 from harness.scenarios.context import RunContext
 from harness.scenarios.model import Scenario
 from harness.sip import AutoPolicy, Party
-from harness.sip.siplog import mask_file, read_messages, write_call_log
-from harness.target import Target
-from harness.verdict import CheckResult, Verdict
 
 __all__ = ["RunSink", "Runner", "slug"]
 

@@ -15,15 +15,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.config import Settings
 from harness.contracts.errors import InputError, ScenarioError
+from harness.contracts.results import RunResult
+from harness.contracts.settings import Settings
+from harness.contracts.target import Target, load_target
 from harness.lab.config import LabConfig
 from harness.lab.stack import LabStack
-from harness.results import RunResult
 from harness.scenarios.loader import load_paths
 from harness.scenarios.model import Scenario
 from harness.scenarios.runner import Runner, RunSink
-from harness.target import Target, load_target
 
 __all__ = ["check_accounts", "default_run_dir", "default_sinks", "lab_running", "preflight", "resolve_target",
            "run_session"]

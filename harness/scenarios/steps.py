@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import HarnessError, PartyTimeout, StepFailed
+from harness.contracts.verdict import CheckResult, Verdict
+from harness.contracts.yamlsrc import Fields
 from harness.scenarios.context import CallLeg, RunContext
 from harness.scenarios.registry import ParseScope, step
-from harness.verdict import CheckResult, Verdict
-from harness.yamlsrc import Fields
 
 __all__: list[str] = []  # steps are reached through the registry
 

@@ -24,14 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.contracts.errors import InputError, PartyError, PartyTimeout, StepFailed
-from harness.lab.netem import Impairment
-from harness.lab.netns import is_netns_address
-from harness.lab.stack import LabStack
-from harness.scenarios.context import CallLeg, RunContext
-from harness.scenarios.registry import ParseScope, step
-from harness.scenarios.steps import call_state_is, leg_of
-from harness.sip.siplog import SipLogEntry, read_messages
-from harness.sipmsg import (
+from harness.contracts.siplog import SipLogEntry, read_messages
+from harness.contracts.sipmsg import (
     SipMessage,
     SipParseError,
     build_request,
@@ -41,9 +35,15 @@ from harness.sipmsg import (
     new_tag,
     parse,
 )
-from harness.target import Target
-from harness.verdict import CheckResult, Verdict
-from harness.yamlsrc import Fields
+from harness.contracts.target import Target
+from harness.contracts.verdict import CheckResult, Verdict
+from harness.contracts.yamlsrc import Fields
+from harness.lab.netem import Impairment
+from harness.lab.netns import is_netns_address
+from harness.lab.stack import LabStack
+from harness.scenarios.context import CallLeg, RunContext
+from harness.scenarios.registry import ParseScope, step
+from harness.scenarios.steps import call_state_is, leg_of
 
 __all__ = ["Dialog", "dialog_from_log", "forged_bye"]
 

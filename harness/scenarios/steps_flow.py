@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import HarnessError, PartyTimeout, StepFailed
+from harness.contracts.verdict import CheckResult, Verdict
+from harness.contracts.yamlsrc import Fields
 from harness.scenarios.context import CallLeg, RunContext
 from harness.scenarios.registry import ParseScope, step
 from harness.scenarios.steps import call_of, call_state_is, judge_direction, leg_of, rtp_stats
 from harness.sip import Party
-from harness.verdict import CheckResult, Verdict
-from harness.yamlsrc import Fields
 
 __all__: list[str] = []  # steps are reached through the registry
 

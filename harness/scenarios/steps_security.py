@@ -25,6 +25,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from harness.contracts.target import Account
+from harness.contracts.verdict import CheckResult
+from harness.contracts.yamlsrc import Fields
 from harness.probes import ProbeConnectError, ProbeSession, SipProbe
 from harness.probes.client import Exchange
 from harness.probes.leakage import version_leaks
@@ -51,9 +54,6 @@ from harness.scenarios.steps_security_bruteforce import BruteForce
 from harness.scenarios.steps_security_enumeration import ENUM_METHODS, Enumeration
 from harness.scenarios.steps_security_tollfraud import TollFraud
 from harness.scenarios.steps_system import ProbeStep, pick_account, probe_session
-from harness.target import Account
-from harness.verdict import CheckResult
-from harness.yamlsrc import Fields
 
 __all__ = ["DEFAULT_EXTERNAL", "ENUM_METHODS", "GUEST_DOMAIN", "SEVERITIES", "AuthEnforced", "BruteForce",
            "Enumeration", "HeaderLeakage", "Robustness", "TollFraud", "TransportSecurity", "WeakPasswords",

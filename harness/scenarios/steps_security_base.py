@@ -11,11 +11,11 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from harness.contracts.target import Account
+from harness.contracts.verdict import CheckResult, Verdict
 from harness.probes import ProbeConnectError, ProbeSession, SipProbe
 from harness.scenarios.context import RunContext
 from harness.scenarios.steps_system import EVIDENCE_FILE, pick_account
-from harness.target import Account
-from harness.verdict import CheckResult, Verdict
 
 __all__ = ["DEFAULT_EXTERNAL", "GUEST_DOMAIN", "SEVERITIES", "callee_uri", "finding", "finding_error",
            "judged", "need_account", "open_probe", "wrong_password"]

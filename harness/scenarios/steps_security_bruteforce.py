@@ -22,6 +22,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from harness.contracts.target import Account
+from harness.contracts.yamlsrc import Fields
 from harness.probes import ProbeConnectError, ProbeSession, SipProbe
 from harness.probes.bruteforce import Attempt, Limits, Observation, judge
 from harness.probes.uac import register
@@ -29,8 +31,6 @@ from harness.scenarios.context import RunContext
 from harness.scenarios.registry import ParseScope, step
 from harness.scenarios.steps_security_base import judged, need_account, open_probe, wrong_password
 from harness.scenarios.steps_system import ProbeStep, probe_session
-from harness.target import Account
-from harness.yamlsrc import Fields
 
 __all__ = ["BruteForce"]
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.contracts.verdict import CheckResult
+from harness.contracts.yamlsrc import Fields
 from harness.probes import SipProbe
 from harness.probes.client import Exchange
 from harness.probes.enumeration import Sample, compare, missing_users, sample_of
@@ -22,8 +24,6 @@ from harness.scenarios.context import RunContext
 from harness.scenarios.registry import ParseScope, step
 from harness.scenarios.steps_security_base import finding, finding_error, open_probe, wrong_password
 from harness.scenarios.steps_system import ProbeStep, probe_session
-from harness.verdict import CheckResult
-from harness.yamlsrc import Fields
 
 __all__ = ["ENUM_METHODS", "Enumeration", "blocked_tail"]
 

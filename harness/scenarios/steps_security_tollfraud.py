@@ -19,6 +19,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.contracts.target import Account
+from harness.contracts.verdict import CheckResult
+from harness.contracts.yamlsrc import Fields
 from harness.probes import SipProbe
 from harness.probes.tollfraud import FORMATS, Outcome, RefusalPolicy, classify, dial_strings, verdict_of
 from harness.probes.uac import CallResult, place_call
@@ -33,9 +36,6 @@ from harness.scenarios.steps_security_base import (
     open_probe,
 )
 from harness.scenarios.steps_system import ProbeStep, probe_session
-from harness.target import Account
-from harness.verdict import CheckResult
-from harness.yamlsrc import Fields
 
 __all__ = ["TollFraud"]
 

@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import HarnessError
+from harness.contracts.target import TRANSPORTS, Account, Target
+from harness.contracts.verdict import CheckResult, Verdict
+from harness.contracts.yamlsrc import Fields
 from harness.probes import EvidenceLog, ProbeConnectError, ProbeSession, tlscheck
 from harness.probes.sanity import date_skew, resolve
 from harness.probes.scope import ProbeScope, is_ip_literal
@@ -33,9 +36,6 @@ from harness.probes.timing import percentile, summarize
 from harness.probes.uac import register
 from harness.scenarios.context import RunContext
 from harness.scenarios.registry import ParseScope, step
-from harness.target import TRANSPORTS, Account, Target
-from harness.verdict import CheckResult, Verdict
-from harness.yamlsrc import Fields
 
 __all__ = ["EVIDENCE_FILE", "ProbeStep", "evidence_log", "limit", "pick_account", "probe_session"]
 
@@ -44,7 +44,7 @@ EVIDENCE_FILE = "probes-evidence.txt"
 # ---- shared by the system and security steps ---------------------------------------------------------
 def limit(ctx: RunContext, key: str, param: float | None) -> float:
     """A threshold: the step's parameter, else scenario/profile ``thresholds[key]``, else the default
-    (:data:`harness.scenarios.context.DEFAULT_THRESHOLDS`)."""
+    (:data:`harness.contracts.thresholds.DEFAULT_THRESHOLDS`)."""
     return float(ctx.threshold(key, param))
 
 

@@ -36,10 +36,10 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 import pjsua2 as pj  # noqa: E402  (must come after the fd shuffle above)
 
+from harness.contracts.rtp import aggregate_stats  # noqa: E402
 from harness.sip.health import HealthBook, Watchdog, make_clock_probe  # noqa: E402
 from harness.sip.protocol import LIMITS, decode, encode  # noqa: E402
 from harness.sip.realtime import Priority, elevate  # noqa: E402
-from harness.sip.stats import aggregate_stats  # noqa: E402
 
 STATE_NAMES = {
     pj.PJSIP_INV_STATE_NULL: "NULL",

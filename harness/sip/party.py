@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import PartyCommandError, PartyCrashed, PartyTimeout
-from harness.logtail import log_tail
+from harness.contracts.logtail import log_tail
+from harness.contracts.target import Account, Target
 from harness.sip.protocol import LIMITS, decode, encode
-from harness.target import Account, Target
 
 __all__ = ["AutoPolicy", "Party", "RegResult"]
 

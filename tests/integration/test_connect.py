@@ -11,13 +11,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.contracts.yamlsrc import Fields
 from harness.lab import LabStack
 from harness.lab.stack import port_free
 from harness.scenarios import load_paths
 from harness.scenarios.context import RunContext
 from harness.scenarios.registry import REGISTRY, ParseScope, step
 from harness.scenarios.runner import Runner
-from harness.yamlsrc import Fields
 
 from .cli_lines import BASE, Ports, sh
 from .conftest import REPO, write_scenario

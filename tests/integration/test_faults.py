@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from harness.config import Settings
+from harness.contracts.results import RunResult, ScenarioResult
+from harness.contracts.settings import Settings
+from harness.contracts.verdict import Verdict
 from harness.findings.sink import FindingsSink
 from harness.findings.sqlite import SqliteStore
 from harness.lab import LabConfig, LabStack
 from harness.lab.netns import default_address
-from harness.results import RunResult, ScenarioResult
 from harness.scenarios.session import run_session
-from harness.verdict import Verdict
 
 from .conftest import REPO, write_scenario
 

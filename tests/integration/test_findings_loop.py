@@ -18,7 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from harness.cli import cli
-from harness.config import Settings
+from harness.contracts.settings import Settings
 from harness.findings.model import State
 from harness.findings.retest import retest_findings
 from harness.findings.sink import FindingsSink

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.contracts.results import ScenarioResult
+from harness.contracts.siplog import read_messages
+from harness.contracts.target import RecordingSource, Target
 from harness.lab import LabStack
-from harness.results import ScenarioResult
 from harness.scenarios import load_scenario
 from harness.scenarios.runner import Runner
-from harness.sip.siplog import read_messages
-from harness.target import RecordingSource, Target
 
 from .conftest import REPO
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from harness.config import Settings
+from harness.contracts.settings import Settings
+from harness.contracts.verdict import Verdict
 from harness.findings.sink import FindingsSink
 from harness.findings.sqlite import SqliteStore
 from harness.lab import LabConfig, LabStack
@@ -27,7 +28,6 @@ from harness.lab.netem import Impairment
 from harness.lab.netns import LineControl, default_address
 from harness.lab.probes import sip_options_ping
 from harness.scenarios.session import run_session
-from harness.verdict import Verdict
 
 from .conftest import REPO, write_scenario
 from .test_faults import processes_of

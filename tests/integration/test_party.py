@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import PartyCommandError, PartyCrashed
+from harness.contracts.errors import PartyCommandError, PartyCrashed
+from harness.contracts.target import Secret
 from harness.lab import LabStack
 from harness.sip import AutoPolicy, Party
-from harness.target import Secret
 
 from .conftest import FIXTURES
 

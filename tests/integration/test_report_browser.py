@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from harness.contracts.errors import BrowserError
 from harness.lab import LabStack
-from harness.report.browser import Browser, BrowserError, find_chromium
+from harness.report.browser import Browser, find_chromium
 from harness.report.render import write_report
 from harness.report.sink import ReportSink
 from harness.scenarios import load_paths

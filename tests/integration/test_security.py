@@ -10,7 +10,7 @@ import ssl
 import time
 from pathlib import Path
 
-from harness.config import Settings
+from harness.contracts.settings import Settings
 from harness.lab import LabStack
 from harness.lab.config import LAB_ACCOUNTS
 from harness.scenarios.session import run_session

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.contracts.sipmsg import SipMessage, parse, parse_challenge
+from harness.contracts.target import Target
+from harness.contracts.verdict import CheckResult
 from harness.scenarios import load_scenario
 from harness.scenarios.context import RunContext
-from harness.sipmsg import SipMessage, parse, parse_challenge
-from harness.target import Target
-from harness.verdict import CheckResult
 
 REALM = "fake.test"
 ACCOUNTS = {"1001": "right-pw-1001-x7", "2001": "right-pw-2001-x7", "1002": "right-pw-1002-x7"}

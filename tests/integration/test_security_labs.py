@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from harness.contracts.results import ScenarioResult
+from harness.contracts.target import Target
 from harness.lab import LabConfig, LabStack
 from harness.lab.config import lab_profile_mapping
-from harness.results import ScenarioResult
 from harness.scenarios import load_paths
 from harness.scenarios.runner import Runner
-from harness.target import Target
 
 from .conftest import _BASE, REPO
 

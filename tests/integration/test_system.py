@@ -7,12 +7,12 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from harness.contracts.target import Target
 from harness.lab import LabStack
 from harness.lab.config import lab_profile_mapping
 from harness.scenarios import load_paths
 from harness.scenarios.context import RunContext
 from harness.scenarios.runner import Runner
-from harness.target import Target
 
 from .conftest import REPO, write_scenario
 

@@ -11,7 +11,7 @@ from scipy.signal import resample_poly
 
 from harness.audio import CHECK_NAMES, RtpStats, Thresholds, analyze, analyze_files, read_wav, write_wav
 from harness.audio import impair as imp
-from harness.verdict import Verdict
+from harness.contracts.verdict import Verdict
 
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 RATE = 8000

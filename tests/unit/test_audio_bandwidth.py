@@ -13,7 +13,7 @@ from harness.audio import analyze, read_wav
 from harness.audio import impair as imp
 from harness.audio.checks.bandwidth import channel_edges
 from harness.audio.spectra import stft
-from harness.verdict import Verdict
+from harness.contracts.verdict import Verdict
 
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 RATE = 8000

@@ -13,7 +13,7 @@ from harness.audio import RtpStats, analyze, read_wav
 from harness.audio import ceiling as ceiling_mod
 from harness.audio import impair as imp
 from harness.audio.ceiling import mos_ceiling
-from harness.verdict import Verdict
+from harness.contracts.verdict import Verdict
 
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 RATE = 8000

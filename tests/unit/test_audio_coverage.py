@@ -10,7 +10,7 @@ import pytest
 
 from harness.audio import analyze, read_wav
 from harness.audio import impair as imp
-from harness.verdict import Verdict
+from harness.contracts.verdict import Verdict
 
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 RATE = 8000

@@ -20,7 +20,7 @@ from harness.audio.align import align
 from harness.audio.blockcorr import block_corrs
 from harness.audio.spectra import Spectra
 from harness.audio.viterbi import SWITCH_COST, SWITCH_COST_PER_MS, viterbi
-from harness.verdict import Verdict
+from harness.contracts.verdict import Verdict
 
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 RATE = 8000

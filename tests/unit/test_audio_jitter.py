@@ -17,7 +17,7 @@ from harness.audio import Thresholds, analyze, read_wav
 from harness.audio import impair as imp
 from harness.audio.align import align
 from harness.audio.echo import estimate_echo
-from harness.verdict import Verdict
+from harness.contracts.verdict import Verdict
 
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 RATE = 8000

@@ -17,10 +17,10 @@ import pytest
 from harness.audio import impair as imp
 from harness.audio import read_wav, write_wav
 from harness.audio.match import SegmentMatch, find_in_loop
+from harness.contracts.target import Target
+from harness.contracts.verdict import Verdict
 from harness.scenarios import load_scenario, steps_flow
 from harness.scenarios.context import CallLeg, RunContext
-from harness.target import Target
-from harness.verdict import Verdict
 
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 from harness.audio import analyze, read_wav
 from harness.audio import impair as imp
 from harness.audio.gate import modulation_db
-from harness.verdict import Verdict
+from harness.contracts.verdict import Verdict
 
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 RATE = 8000

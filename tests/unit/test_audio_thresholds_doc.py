@@ -48,8 +48,7 @@ def test_every_threshold_is_overridable_by_name() -> None:
 
 
 def test_the_call_and_health_tables_match_the_code() -> None:
-    from harness.health.judge import HealthLimits
-    from harness.scenarios.context import DEFAULT_THRESHOLDS
+    from harness.contracts.thresholds import DEFAULT_THRESHOLDS, HealthLimits
 
     for section, code in (("Calls and system", DEFAULT_THRESHOLDS), ("Harness health", HealthLimits().as_dict())):
         table = _table(section)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from harness.audio.codecs import ulaw_encode
-from harness.audio.wavio import AudioInputError, read_wav, write_wav
+from harness.audio.wavio import read_wav, write_wav
+from harness.contracts.errors import AudioInputError
 
 
 def _wav(

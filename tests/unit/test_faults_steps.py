@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InputError, ScenarioError
+from harness.contracts.errors import InputError, ScenarioError, StepFailed
+from harness.contracts.siplog import read_messages
+from harness.contracts.sipmsg import parse
+from harness.contracts.target import Target
+from harness.contracts.verdict import Verdict
 from harness.lab.config import LabConfig, lab_target
 from harness.lab.netem import Impairment
 from harness.scenarios import load_scenario
-from harness.scenarios.context import RunContext, StepFailed
+from harness.scenarios.context import RunContext
 from harness.scenarios.loader import load_paths
 from harness.scenarios.session import preflight
 from harness.scenarios.steps_faults import Impair, LabFault, dialog_from_log, forged_bye
-from harness.sip.siplog import read_messages
-from harness.sipmsg import parse
-from harness.target import Target
-from harness.verdict import Verdict
 
 REPO = Path(__file__).resolve().parents[2]
 PARTIES = """

@@ -10,13 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli, main
-from harness.config import Settings
-from harness.errors import InputError
+from harness.contracts.errors import InputError
+from harness.contracts.settings import Settings
+from harness.contracts.verdict import CheckResult, Verdict
 from harness.findings.cli import only_failed_paths
 from harness.findings.sink import FindingsSink
 from harness.findings.sqlite import SqliteStore
 from harness.scenarios import session
-from harness.verdict import CheckResult, Verdict
 
 from .test_findings_sink import agent_fails, fake_session, feed
 from .test_findings_support import reg_ok, scenario_result

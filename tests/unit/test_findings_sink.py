@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from harness.config import Settings
+from harness.contracts.results import RunResult
+from harness.contracts.settings import Settings
+from harness.contracts.verdict import CheckResult, Verdict
 from harness.findings.model import Action, State
 from harness.findings.retest import retest_findings
 from harness.findings.sink import FindingsSink, make_sink
 from harness.findings.snapshot import FORMAT
 from harness.findings.sqlite import SqliteStore
-from harness.results import RunResult
 from harness.scenarios import session
-from harness.verdict import CheckResult, Verdict
 
 from .test_findings_support import (
     reg_fail,
@@ -108,7 +108,7 @@ def test_database_trouble_mid_run_warns_once_and_never_stops_the_run(tmp_path: P
 
 
 def test_make_sink_fails_before_the_run_on_a_bad_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.findings.errors import StoreError
+    from harness.contracts.errors import StoreError
 
     monkeypatch.delenv("HARNESS_DB", raising=False)
     home = tmp_path / "home"
@@ -182,7 +182,7 @@ def test_retest_fails_reopens_keeping_history_and_warns_on_changed_scenario(
 
 
 def test_retest_of_a_vanished_scenario_file_is_an_input_error(tmp_path: Path, scenario_file: Path) -> None:
-    from harness.errors import InputError
+    from harness.contracts.errors import InputError
 
     store = SqliteStore(tmp_path / "f.db")
     feed(FindingsSink(store), tmp_path / "run-1", [agent_fails(tmp_path, tmp_path / "run-1", scenario_file)])

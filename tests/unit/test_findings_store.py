@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import Settings
-from harness.findings.errors import StoreError, TransitionError, UnknownFinding
+from harness.contracts.errors import StoreError, TransitionError, UnknownFinding
+from harness.contracts.settings import Settings
 from harness.findings.lifecycle import next_state, on_retest, on_sighting
 from harness.findings.migrations import APPLICATION_ID, LATEST, Migration, migrate
 from harness.findings.model import (

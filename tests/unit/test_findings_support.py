@@ -9,8 +9,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from harness.results import RunResult, ScenarioResult
-from harness.verdict import CheckResult, Verdict
+from harness.contracts.results import RunResult, ScenarioResult
+from harness.contracts.verdict import CheckResult, Verdict
 
 LAB_TARGET: dict[str, Any] = {
     "name": "lab", "host": "127.0.0.1", "port": 35060, "transport": "udp", "domain": "lab.local",

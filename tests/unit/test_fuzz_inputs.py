@@ -11,9 +11,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.errors import InputError
+from harness.contracts.errors import InputError
+from harness.contracts.target import load_target
 from harness.scenarios import load_paths
-from harness.target import load_target
 
 KEYS = ["name", "parties", "steps", "params", "thresholds", "tags", "timeout_s", "description", "scenarios",
         "caller", "agent", "account", "play", "answer", "call", "talk", "hangup", "from", "to", "as", "party",

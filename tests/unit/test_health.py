@@ -9,18 +9,19 @@ from typing import Any
 import pytest
 
 from harness.cli import run_exit_code
-from harness.errors import ExitCode, LabError, PartyCrashed, PartyTimeout, ScenarioError, is_harness_side
+from harness.contracts.errors import ExitCode, LabError, PartyCrashed, PartyTimeout, ScenarioError, is_harness_side
+from harness.contracts.results import RunResult, ScenarioResult
+from harness.contracts.target import Target
+from harness.contracts.thresholds import HealthLimits
+from harness.contracts.verdict import CheckResult, Verdict
 from harness.findings.evidence import Clues
 from harness.findings.rules import diagnose
 from harness.health.host import HostMonitor, read_counters, shares
-from harness.health.judge import HealthLimits, PartySeries, assess
-from harness.results import RunResult, ScenarioResult
+from harness.health.judge import PartySeries, assess
 from harness.scenarios.context import RunContext
 from harness.scenarios.model import Scenario
 from harness.scenarios.runner import Runner
 from harness.sip.health import BUCKET_S, HealthBook
-from harness.target import Target
-from harness.verdict import CheckResult, Verdict
 
 PSI_CPU = "some avg10=0.00 avg60=0.00 avg300=0.00 total={}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
 PSI_MEM = "some avg10=0.00 avg60=0.00 avg300=0.00 total={}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total={}\n"

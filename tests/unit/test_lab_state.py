@@ -14,10 +14,10 @@ import yaml
 from click.testing import CliRunner
 
 from harness.cli import cli
+from harness.contracts.target import Target
 from harness.lab import LabConfig, LabStack
 from harness.lab.config import lab_profile_mapping, lab_target
 from harness.probes.session import default_port
-from harness.target import Target
 
 HARD = LabConfig(sip_port=37060, ng_port=37222, rtp_min=37300, rtp_max=37899, hardened=True)
 DEAD_PIDS = {"rtpengine": 2**22 + 11, "kamailio": 2**22 + 12, "services": 2**22 + 13}  # beyond pid_max
@@ -115,7 +115,7 @@ def test_lab_profile_carries_tls_port_ca_and_srtp_and_parses_as_a_profile(tmp_pa
 
 
 def test_profile_fields_are_checked(tmp_path: Path) -> None:
-    from harness.errors import ProfileError
+    from harness.contracts.errors import ProfileError
 
     base: dict[str, Any] = {"name": "p", "pbx": {"host": "h"}}
     with pytest.raises(ProfileError, match="out of range"):

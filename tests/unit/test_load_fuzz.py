@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.errors import InputError
+from harness.contracts.errors import InputError
 from harness.load import load_profile
 
 KEYS = ["name", "mode", "shape", "ramp", "step", "spike", "hold", "from", "to", "duration_s", "levels", "base",

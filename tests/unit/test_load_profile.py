@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InputError, ScenarioError
+from harness.contracts.errors import InputError, ScenarioError
+from harness.contracts.target import Target
 from harness.lab.config import LabConfig, lab_target
 from harness.load import load_profile
 from harness.load.media import plan_slots
 from harness.load.plan import UacPlan, check_loopback, make_plan
 from harness.load.shapes import Timeline, hold, ramp, spike, steps, users_for
-from harness.target import Target
 
 REPO = Path(__file__).resolve().parents[2]
 

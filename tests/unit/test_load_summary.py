@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.contracts.verdict import CheckResult, Verdict
 from harness.load import load_profile
 from harness.load.histogram import Hist, bucket_us
 from harness.load.recorder import Recorder
 from harness.load.summary import summarize
-from harness.verdict import CheckResult, Verdict
 
 T0 = 1_800_000_000.0  # wall clock of the shape's start
 

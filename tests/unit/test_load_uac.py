@@ -11,12 +11,12 @@ from dataclasses import replace
 
 import pytest
 
+from harness.contracts.sipmsg import digest_authorization, parse, parse_challenge
+from harness.contracts.target import Secret
 from harness.load.plan import UacPlan
 from harness.load.scheduler import Scheduler
 from harness.load.uac import Flow, Uac
 from harness.load.wire import call_id_key, parse_request, reply_to
-from harness.sipmsg import digest_authorization, parse, parse_challenge
-from harness.target import Secret
 
 PLAN = UacPlan(host="127.0.0.1", port=41060, domain="lab.local", call_uri="sip:load-answer@lab.local",
                ring_uri="sip:load-ring@lab.local", hold_s=2.0, hold_jitter_pct=0.0, answer_timeout_s=10.0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.contracts.sipmsg import parse
 from harness.load.wire import (
     build_request,
     call_id_key,
@@ -13,7 +14,6 @@ from harness.load.wire import (
     split_header_values,
     uri_of,
 )
-from harness.sipmsg import parse
 
 OK_INVITE = (b"SIP/2.0 200 OK\r\n"
              b"Via: SIP/2.0/UDP 127.0.0.1:40001;branch=z9hG4bKabc123;rport=40001;received=127.0.0.1\r\n"

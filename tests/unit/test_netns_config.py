@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InputError, LabError
+from harness.contracts.errors import InputError, LabError
 from harness.lab.config import LabConfig, lab_target
 from harness.lab.netns import Netns, NetnsPlan, default_address, is_netns_address
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import LabError
+from harness.contracts.errors import LabError
 from harness.lab.netem import Forwarder, Impairment, Line, LossModel, is_sip, udp_ports
 from harness.lab.netns import LineControl
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InputError
+from harness.contracts.errors import InputError, ProbeBudgetError, ProbeScopeError
+from harness.contracts.sipmsg import SipParseError, parse
+from harness.contracts.target import Target
 from harness.probes.client import Exchange, Reply
 from harness.probes.enumeration import Sample, compare, missing_users, sample_of
 from harness.probes.evidence import EvidenceLog, mask
@@ -16,13 +18,11 @@ from harness.probes.leakage import version_leaks
 from harness.probes.malformed import PROBES, Addressing
 from harness.probes.passwords import weakness
 from harness.probes.sanity import date_skew
-from harness.probes.scope import PacketBudget, ProbeBudgetError, ProbeScope, ProbeScopeError
+from harness.probes.scope import PacketBudget, ProbeScope
 from harness.probes.sdp import media
 from harness.probes.timing import percentile, summarize
 from harness.probes.transport import split_stream
 from harness.probes.uac import auth_header, route_set, sdp_offer
-from harness.sipmsg import SipParseError, parse
-from harness.target import Target
 
 
 def target(host: str = "127.0.0.1") -> Target:

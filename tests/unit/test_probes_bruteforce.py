@@ -4,11 +4,11 @@ packet or a silent PBX never pass; every verdict carries its figures and thresho
 
 from __future__ import annotations
 
+from harness.contracts.sipmsg import parse
+from harness.contracts.verdict import Verdict
 from harness.probes.bruteforce import Attempt, Limits, Observation, judge, outcomes
 from harness.probes.client import Exchange, Reply
 from harness.probes.uac import RegisterResult
-from harness.sipmsg import parse
-from harness.verdict import Verdict
 
 LIMITS = Limits(confirm=3, slowdown_factor=3.0, slowdown_min_ms=100.0, timeout_s=1.5)
 OK = Attempt(0, 200, "OK", 3.0)

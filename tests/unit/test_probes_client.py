@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.contracts.sipmsg import SipMessage, parse
+from harness.contracts.target import Target
 from harness.probes import ProbeBudgetError, ProbeSession
 from harness.probes.uac import place_call, register
-from harness.sipmsg import SipMessage, parse
-from harness.target import Target
 
 Handler = Callable[[SipMessage, int], list[bytes]]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.contracts.target import Target
+from harness.contracts.verdict import Verdict
 from harness.probes import PacketBudget, ProbeScope, ProbeSession, tlscheck
 from harness.scenarios.steps_system import tls_checks
-from harness.target import Target
-from harness.verdict import Verdict
 
 CERT = {"subject": ((("commonName", "pbx.example.com"),),),
         "subjectAltName": (("DNS", "pbx.example.com"), ("DNS", "*.sip.example.com"), ("IP Address", "192.0.2.10")),

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness.contracts.sipmsg import parse
 from harness.probes.client import Exchange, Reply
 from harness.probes.tollfraud import RefusalPolicy, classify, dial_strings, international, verdict_of
 from harness.probes.uac import CallResult
-from harness.sipmsg import parse
 
 POLICY = RefusalPolicy()
 

@@ -17,15 +17,15 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli
-from harness.config import Settings
-from harness.errors import InputError
+from harness.contracts.errors import InputError
+from harness.contracts.results import RunResult
+from harness.contracts.settings import Settings
 from harness.report.junit import junit_xml
 from harness.report.png import encode_palette, palette
 from harness.report.render import render_report, write_report
 from harness.report.sink import ReportSink, report_path
 from harness.report.store import history, load_run
 from harness.report.trends import RunPoint, quality_trend
-from harness.results import RunResult
 
 DAY = 86400.0
 T0 = 1_700_000_000.0

@@ -6,9 +6,9 @@ import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness.contracts.results import RunResult, ScenarioResult
+from harness.contracts.verdict import CheckResult, Verdict, worst
 from harness.report.junit import write_junit
-from harness.results import RunResult, ScenarioResult
-from harness.verdict import CheckResult, Verdict, worst
 
 
 def test_compare_and_missing_measurement_is_error() -> None:

@@ -10,9 +10,9 @@ import pytest
 from harness.audio.checks.emodel import emodel_check
 from harness.audio.checks.loss import loss_check
 from harness.audio.result import Analysis, RtpStats
-from harness.audio.thresholds import Thresholds
-from harness.sip.stats import aggregate_stats
-from harness.verdict import Verdict
+from harness.contracts.rtp import aggregate_stats
+from harness.contracts.thresholds import Thresholds
+from harness.contracts.verdict import Verdict
 
 CLEAN = {"codec": "PCMU", "rx_packets": 400, "rx_lost": 0, "jb_discard": 0, "rx_jitter_ms": 0.4, "rtt_ms": 0.3,
          "jb_avg_delay_ms": 40.0, "rx_loss_events": 0}

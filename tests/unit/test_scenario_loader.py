@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import FixtureError, ScenarioError
+from harness.contracts.errors import FixtureError, ScenarioError
 from harness.scenarios import load_paths, load_scenario, load_suite
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.sip.siplog import mask_credentials, read_messages, write_call_log
+from harness.contracts.siplog import mask_credentials, read_messages, write_call_log
 
 LOG = """08:41:49.826           pjsua_core.c  ..UDP media transport created
 08:41:49.827           pjsua_core.c  .......TX 420 bytes Request msg INVITE/cseq=2 (tdta0x1) to UDP 127.0.0.1:39060:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.sipmsg import SipParseError, build_request, digest_authorization, parse, parse_challenge
+from harness.contracts.sipmsg import SipParseError, build_request, digest_authorization, parse, parse_challenge
 
 RESPONSE = (b"SIP/2.0 401 Unauthorized\r\n"
             b"Via: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKabc;rport=5062\r\n"

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ScenarioError
+from harness.contracts.errors import ScenarioError
+from harness.contracts.sipmsg import parse
+from harness.contracts.verdict import Verdict
 from harness.probes.client import Exchange, Reply
 from harness.probes.tollfraud import RefusalPolicy, classify
 from harness.probes.uac import CallResult
 from harness.scenarios import load_scenario, load_suite
 from harness.scenarios.steps_security import SEVERITIES, AuthEnforced, TollFraud, finding
 from harness.scenarios.steps_security_tollfraud import _Probed
-from harness.sipmsg import parse
-from harness.verdict import Verdict
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -156,8 +156,8 @@ def test_a_suite_sets_the_toll_fraud_refusal_policy_per_pbx(tmp_path: Path) -> N
 
 
 def test_a_target_profile_names_its_own_toll_refusals(tmp_path: Path) -> None:
+    from harness.contracts.target import Target
     from harness.scenarios.context import RunContext
-    from harness.target import Target
 
     profile = {"name": "pbx", "pbx": {"host": "127.0.0.1"}, "behaviour": {"toll_refuse_codes": [403, 480]},
                "accounts": {"caller": {"username": "1001", "password": "x"}}}

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ScenarioError
+from harness.contracts.errors import ScenarioError
+from harness.contracts.target import Target
+from harness.contracts.thresholds import DEFAULT_THRESHOLDS
 from harness.scenarios import load_scenario
-from harness.scenarios.context import DEFAULT_THRESHOLDS, RunContext
+from harness.scenarios.context import RunContext
 from harness.scenarios.steps_system import Reachability, limit
-from harness.target import Target
 
 REPO = Path(__file__).resolve().parents[2]
 

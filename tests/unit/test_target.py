@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InputError, ProfileError
+from harness.contracts.errors import InputError, ProfileError
+from harness.contracts.target import Target, load_target
 from harness.lab.config import LabConfig, lab_target
-from harness.target import Target, load_target
 
 REPO = Path(__file__).resolve().parents[2]
 

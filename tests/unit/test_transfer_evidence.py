@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from harness.scenarios.context import CallLeg, RunContext, StepFailed
+from harness.contracts.errors import StepFailed
+from harness.contracts.target import Target
+from harness.contracts.verdict import Verdict
+from harness.scenarios.context import CallLeg, RunContext
 from harness.scenarios.model import Scenario
 from harness.scenarios.steps_flow import Offer, Transfer, _offer_evidence
-from harness.target import Target
-from harness.verdict import Verdict
 
 Event = dict[str, Any]
 

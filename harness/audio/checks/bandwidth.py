@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from harness.audio.checks.base import Context, Metric, r
 from harness.audio.spectra import HOP, N_FFT
-from harness.verdict import CheckResult
+from harness.contracts.verdict import CheckResult
 
 __all__ = ["EDGE_DB", "METRIC", "channel_edges"]
 

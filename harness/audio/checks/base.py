@@ -22,8 +22,8 @@ from harness.audio.dropouts import band_frames_db
 from harness.audio.level import ActiveLevel
 from harness.audio.result import Analysis, RtpStats
 from harness.audio.spectra import Spectra
-from harness.audio.thresholds import Thresholds
-from harness.verdict import CheckResult
+from harness.contracts.thresholds import Thresholds
+from harness.contracts.verdict import CheckResult
 
 __all__ = ["ANALYSIS_RATE", "Context", "Metric", "r", "to_analysis_rate"]
 

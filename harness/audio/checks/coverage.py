@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.audio.checks.base import Context, Metric, r
-from harness.verdict import CheckResult, Verdict
+from harness.contracts.verdict import CheckResult, Verdict
 
 __all__ = ["EARLY_S", "METRIC", "MIN_EDGE_S"]
 

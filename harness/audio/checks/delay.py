@@ -13,7 +13,7 @@ tolerance for the skew of starting recorder and player, one 20 ms media frame an
 from __future__ import annotations
 
 from harness.audio.checks.base import Context, Metric, r
-from harness.verdict import CheckResult, Verdict
+from harness.contracts.verdict import CheckResult, Verdict
 
 __all__ = ["METRIC"]
 

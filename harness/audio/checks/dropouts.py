@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from harness.audio.checks.base import Context, Metric, r
 from harness.audio.dropouts import Dropout, find_dropouts
-from harness.verdict import CheckResult
+from harness.contracts.verdict import CheckResult
 
 __all__ = ["METRIC", "at_jump"]
 

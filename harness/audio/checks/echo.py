@@ -21,8 +21,8 @@ from harness.audio.echo import (
     steady,
 )
 from harness.audio.noise import reference_silence
-from harness.audio.thresholds import Thresholds
-from harness.verdict import CheckResult, Verdict
+from harness.contracts.thresholds import Thresholds
+from harness.contracts.verdict import CheckResult, Verdict
 
 __all__ = ["METRIC", "MIN_SINGLE_TALK_S", "echo_check"]
 

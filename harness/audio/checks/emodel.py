@@ -11,8 +11,8 @@ import math
 from harness.audio.checks.base import Context, Metric, r
 from harness.audio.emodel import emodel
 from harness.audio.result import Analysis, RtpStats
-from harness.audio.thresholds import Thresholds
-from harness.verdict import CheckResult
+from harness.contracts.thresholds import Thresholds
+from harness.contracts.verdict import CheckResult
 
 __all__ = ["METRIC", "emodel_check"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.audio.checks.base import Context, Metric, r
-from harness.verdict import CheckResult
+from harness.contracts.verdict import CheckResult
 
 __all__ = ["METRIC"]
 

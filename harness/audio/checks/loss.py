@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from harness.audio.checks.base import Context, Metric, r
 from harness.audio.result import Analysis, RtpStats
-from harness.audio.thresholds import Thresholds
-from harness.verdict import CheckResult
+from harness.contracts.thresholds import Thresholds
+from harness.contracts.verdict import CheckResult
 
 __all__ = ["METRIC", "loss_check"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from harness.audio.ceiling import mos_ceiling
 from harness.audio.checks.base import Context, Metric, r
 from harness.audio.mos import perceptual_mos
-from harness.verdict import CheckResult
+from harness.contracts.verdict import CheckResult
 
 __all__ = ["METRIC"]
 

@@ -6,7 +6,7 @@ import math
 
 from harness.audio.checks.base import Context, Metric, r
 from harness.audio.noise import measure_noise
-from harness.verdict import CheckResult
+from harness.contracts.verdict import CheckResult
 
 __all__ = ["METRIC"]
 

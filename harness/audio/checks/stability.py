@@ -9,7 +9,7 @@ import math
 
 from harness.audio.checks.base import Context, Metric, r
 from harness.audio.level import gain_track, level_stability
-from harness.verdict import CheckResult
+from harness.contracts.verdict import CheckResult
 
 __all__ = ["METRIC"]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import ProfileError
-from harness.yamlsrc import Fields, LDict, expand_env, load_yaml
+from harness.contracts.yamlsrc import Fields, LDict, expand_env, load_yaml
 
 __all__ = ["Account", "RecordingSource", "Secret", "Target", "load_target"]
 
@@ -179,7 +179,7 @@ class Target:
                 raise ProfileError("needs 'dir' or 'url_template'", source, r.line_of(), "recordings")
 
         thresholds = dict(f.opt("thresholds", dict, {}))
-        from harness.scenarios.loader import validate_thresholds  # the same rules as in scenarios
+        from harness.contracts.thresholds import validate_thresholds  # the same rules as in scenarios
 
         validate_thresholds(thresholds, source, ProfileError)
         media = f.opt("media", dict, None)

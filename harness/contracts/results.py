@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.verdict import CheckResult, Verdict, worst
+from harness.contracts.verdict import CheckResult, Verdict, worst
 
 __all__ = ["RunResult", "ScenarioResult", "write_json_atomic"]
 

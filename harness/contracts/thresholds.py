@@ -1,4 +1,4 @@
-"""Pass/fail thresholds of the audio checks, with defaults a call-center path should meet.
+"""Every threshold and its validation: the audio checks', the call and system checks', the harness's health.
 
 Every number a verdict depends on lives here, so a target profile or scenario can tighten or relax
 it by name and a report can show what a check was held to. Each default and its source (ITU-T
@@ -22,7 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["Thresholds"]
+from harness.contracts.yamlsrc import Fields
+
+__all__ = ["DEFAULT_THRESHOLDS", "HEALTH_LIMIT_KEYS", "HealthLimits", "Thresholds", "validate_thresholds"]
 
 
 @dataclass(frozen=True)
@@ -117,3 +119,70 @@ class Thresholds:
 
     def to_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+#: the call, flow and system checks' defaults (docs/thresholds.md, "Calls and system")
+DEFAULT_THRESHOLDS: dict[str, Any] = {
+    "setup_time_ms": 2000.0,  # INVITE -> 200 OK, measured at the caller
+    "register_time_ms": 1000.0,
+    "register_timeout_s": 8.0,  # no answer to REGISTER within this: the PBX is unreachable
+    "call_timeout_s": 15.0,
+    "hangup_timeout_s": 5.0,
+    "transfer_time_ms": 3000.0,  # REFER received -> the transferred call answered
+    "answer_time_ms": 20000.0,  # a queue or IVR call: the caller's INVITE -> an agent answered
+    # system suite
+    "options_rtt_p50_ms": 100.0,
+    "options_rtt_p95_ms": 250.0,
+    "options_loss_pct": 0.0,
+    "tls_cert_min_days": 14.0,
+    "clock_skew_s": 5.0,
+    "dns_time_ms": 500.0,
+}
+
+
+@dataclass(frozen=True)
+class HealthLimits:
+    max_media_late_ms: float = 40.0
+    max_wake_late_ms: float = 100.0
+    max_memory_full_pct: float = 10.0
+    max_steal_pct: float = 20.0
+    max_lab_wait_ms: float = 40.0
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any] | None) -> HealthLimits:
+        """Limits from a ``health`` thresholds section; unknown keys and non-numbers raise ValueError."""
+        data = dict(data or {})
+        unknown = set(data) - set(HEALTH_LIMIT_KEYS)
+        if unknown:
+            raise ValueError(f"unknown health threshold(s) {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(HEALTH_LIMIT_KEYS)})")
+        for key, value in data.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"health threshold {key} must be a non-negative number, got {value!r}")
+        return cls(**{k: float(v) for k, v in data.items()})
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+HEALTH_LIMIT_KEYS = tuple(f.name for f in fields(HealthLimits))
+
+
+def validate_thresholds(thresholds: Any, path: str, error: Any) -> None:
+    """Known threshold names with numeric values; the audio and health ones are checked by their owners."""
+    f = Fields(thresholds, path, error, "thresholds")
+    for key in DEFAULT_THRESHOLDS:
+        f.number(key, None, low=0)
+    audio = f.opt("audio", dict, None)
+    if audio is not None:
+        try:
+            Thresholds.from_mapping(dict(audio))
+        except ValueError as exc:
+            raise error(str(exc), path, f.line_of("audio"), "thresholds.audio") from None
+    health = f.opt("health", dict, None)  # the harness's own health limits (harness.health.judge)
+    if health is not None:
+        try:
+            HealthLimits.from_mapping(dict(health))
+        except ValueError as exc:
+            raise error(str(exc), path, f.line_of("health"), "thresholds.health") from None
+    f.done()
