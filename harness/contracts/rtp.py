@@ -1,11 +1,16 @@
-"""A call's RTP figures over its streams: a re-INVITE (hold, resume) replaces the stream, so each
-stream's figures are kept when it is destroyed and added up here. Figures with no samples stay None."""
+"""RTP statistics: a call's figures over its streams, and the E-model's view of them (:class:`RtpStats`).
+
+A re-INVITE (hold, resume) replaces a call's stream, so each stream's figures are kept when it is
+destroyed and added up (:func:`aggregate_stats`). Figures with no samples stay None: not measured.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["aggregate_stats"]
+__all__ = ["RtpStats", "aggregate_stats"]
 
 _SUMMED = ("rx_packets", "rx_bytes", "rx_lost", "rx_dup", "rx_reorder", "rx_discard", "tx_packets", "tx_lost",
            "jb_lost", "jb_discard", "rx_loss_events")
@@ -29,3 +34,58 @@ def aggregate_stats(snaps: list[dict[str, Any]]) -> dict[str, Any]:
         vals = [(float(s[k]), w) for s, w in zip(snaps, weights, strict=True) if s.get(k) is not None]
         out[k] = round(sum(v * w for v, w in vals) / sum(w for _, w in vals), 3) if vals else None
     return out
+
+
+@dataclass(frozen=True)
+class RtpStats:
+    """Stream statistics for the E-model, as the SIP layer reads them from pjsua2/RTCP.
+
+    ``None`` is "not measured", never zero: no packets counted (``loss_pct``), no jitter computed, no
+    RTCP round trip (``rtt_ms``), no loss pattern (``burst_ratio``, when packets were lost). The checks
+    that need a figure say what they lacked, and are ERROR rather than scored as the best case.
+    """
+
+    codec: str
+    loss_pct: float | None
+    jitter_ms: float | None
+    rtt_ms: float | None
+    burst_ratio: float | None = 1.0
+    jitter_buffer_ms: float | None = None
+    packets: int | None = None  #: RTP packets received (None: not counted)
+
+    @classmethod
+    def from_party(cls, st: dict[str, Any]) -> RtpStats | None:
+        """From a party's ``stats`` reply (harness.sip.child): network loss plus the packets the jitter
+        buffer discarded as late is the effective loss; the burst ratio comes from the loss events
+        (G.107's BurstR = mean burst length x (1 - loss)). None when the party has no stream."""
+        if not st or not st.get("codec"):
+            return None
+        received = _int(st.get("rx_packets"))
+        lost = max(0, _int(st.get("rx_lost")) or 0)
+        discarded = max(0, _int(st.get("jb_discard")) or 0)
+        expected = (received or 0) + lost
+        loss = 100.0 * (lost + discarded) / expected if received and expected else None
+        burst: float | None = 1.0
+        if loss is not None and lost:
+            events = _int(st.get("rx_loss_events"))
+            burst = max(1.0, (lost / events) * (1.0 - loss / 100.0)) if events else None
+        return cls(codec=str(st["codec"]), loss_pct=loss, jitter_ms=_float(st.get("rx_jitter_ms")),
+                   rtt_ms=_float(st.get("rtt_ms")), burst_ratio=burst,
+                   jitter_buffer_ms=_float(st.get("jb_avg_delay_ms")) if st.get("jb_avg_delay_ms") else None,
+                   packets=received)
+
+    def lacks(self) -> list[str]:
+        """The figures that were not measured."""
+        out = [name for name, v in (("packet loss (no RTP packets counted)", self.loss_pct),
+                                    ("jitter", self.jitter_ms), ("RTCP round-trip time", self.rtt_ms)) if v is None]
+        if self.burst_ratio is None:
+            out.append("the loss pattern (burst ratio)")
+        return out
+
+
+def _int(v: Any) -> int | None:
+    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _float(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
