@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from harness.contracts.checkname import CheckName
+
 __all__ = ["CheckResult", "Verdict", "worst"]
 
 
@@ -47,7 +49,7 @@ class CheckResult:
     error). The exit code tells them apart (:class:`harness.contracts.errors.ExitCode`).
     """
 
-    name: str
+    name: str  #: the check's identity as text (written from ``id``; see harness.contracts.checkname)
     verdict: Verdict
     value: Any
     threshold: Any
@@ -56,11 +58,18 @@ class CheckResult:
     detail: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     blame: str = ""
+    id: CheckName | None = None  #: the typed identity the name was written from
+
+    @classmethod
+    def of(cls, cid: CheckName, verdict: Verdict, value: Any, threshold: Any, unit: str = "", op: str = "",
+           detail: str = "", metrics: dict[str, Any] | None = None, blame: str = "") -> CheckResult:
+        """A check named by its typed identity (the text name is written from it)."""
+        return cls(str(cid), verdict, value, threshold, unit, op, detail, dict(metrics or {}), blame, cid)
 
     @classmethod
     def compare(
         cls,
-        name: str,
+        name: str | CheckName,
         value: float | None,
         op: str,
         threshold: float,
@@ -76,13 +85,23 @@ class CheckResult:
             detail = detail or "no measurement"
         else:
             verdict = Verdict.PASS if _OPS[op](value, threshold) else Verdict.FAIL
-        return cls(name, verdict, value, threshold, unit, op, detail, dict(metrics or {}))
+        cid = name if isinstance(name, CheckName) else None
+        return cls(str(name), verdict, value, threshold, unit, op, detail, dict(metrics or {}), id=cid)
 
     @classmethod
-    def error(cls, name: str, detail: str, threshold: Any = None, unit: str = "", blame: str = "") -> CheckResult:
-        return cls(name, Verdict.ERROR, None, threshold, unit, "", detail, blame=blame)
+    def error(cls, name: str | CheckName, detail: str, threshold: Any = None, unit: str = "",
+              blame: str = "") -> CheckResult:
+        cid = name if isinstance(name, CheckName) else None
+        return cls(str(name), Verdict.ERROR, None, threshold, unit, "", detail, blame=blame, id=cid)
+
+    def named(self, cid: CheckName) -> CheckResult:
+        """This result under the identity ``cid`` (the audio engine names its checks by metric only; the step
+        that asked gives them their place: call, direction)."""
+        self.id, self.name = cid, str(cid)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["verdict"] = self.verdict.value
+        d["id"] = self.id.to_dict() if self.id is not None else None
         return d

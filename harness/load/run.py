@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+from harness.contracts.checkname import CheckName
 from harness.contracts.errors import HarnessError, InputError
 from harness.contracts.results import RunResult, ScenarioResult, write_json_atomic
 from harness.contracts.settings import Settings
@@ -367,7 +368,8 @@ class _LoadRun:
     def _scenario_result(self, summary: dict[str, Any], t_started: float) -> ScenarioResult:
         res = ScenarioResult(name=f"load:{self.profile.name}", file=self.profile.path, started=t_started,
                              duration_s=time.time() - t_started, out_dir=".")
-        res.checks = [CheckResult(**{**c, "verdict": Verdict(c["verdict"])}) for c in summary.get("checks", [])]
+        res.checks = [CheckResult(**{**c, "verdict": Verdict(c["verdict"]), "id": CheckName.from_dict(c.get("id"))})
+                      for c in summary.get("checks", [])]
         res.sip = {"load": {"mode": self.profile.mode, "stop_reason": self.stop_reason, "steps": [
             {k: s[k] for k in ("index", "label", "target", "target_unit", "achieved", "rate_achieved_pct",
                                "success_rate_pct", "calls_up_max")}
