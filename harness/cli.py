@@ -34,8 +34,8 @@ pass_ctx = click.make_pass_decorator(Ctx)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="harness")
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="HARNESS_HOME",
-              help="Data directory for lab state and logs [default: ./.harness].")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path),
+              help="Data directory for lab state and logs [env HARNESS_HOME, default: ./.harness].")
 @click.pass_context
 def cli(click_ctx: click.Context, home: Path | None) -> None:
     """Telephony test harness for call-center PBXs: real SIP calls, audio quality, load and findings."""
@@ -153,8 +153,8 @@ def lab_profile(ctx: Ctx) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--only-failed", is_flag=True, help="Also re-run the scenario files that did not pass in the last run.")
-@click.option("--target", "target_file", type=click.Path(path_type=Path), envvar="HARNESS_TARGET",
-              help="Target profile of the PBX under test [default: the embedded lab].")
+@click.option("--target", "target_file", type=click.Path(path_type=Path),
+              help="Target profile of the PBX under test [env HARNESS_TARGET, default: the embedded lab].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory [default: reports/run-YYYYmmdd-HHMMSS].")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
@@ -181,8 +181,8 @@ def run(ctx: Ctx, paths: tuple[Path, ...], only_failed: bool, target_file: Path 
             click.echo(msg)
 
     try:
-        result = run_session(ctx.settings, list(paths), target_file=target_file, out=out, log=log,
-                             sinks=default_sinks(ctx.settings))
+        result = run_session(ctx.settings, list(paths), target_file=target_file or ctx.settings.target, out=out,
+                             log=log, sinks=default_sinks(ctx.settings))
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; results so far are in {out / 'results.json'}", err=True)
         raise SystemExit(ExitCode.INTERRUPTED) from None
@@ -227,10 +227,8 @@ def _summary(results: dict[str, Any], out: Path) -> None:
         click.echo(f"harness-side errors (not the target's fault) in: {', '.join(harness_side)}")
     click.echo(f"results: {out / 'results.json'}")
     click.echo(f"junit:   {out / 'junit.xml'}")
-    try:
-        from harness.report.sink import report_path
-    except ModuleNotFoundError:
-        return
+    from harness.report.sink import report_path
+
     click.echo(f"report:  {report_path(out)}")
 
 
@@ -291,14 +289,8 @@ SUBSYSTEM_COMMANDS = (
 def _register_subsystems() -> None:
     import importlib
 
-    for module, attr, name in SUBSYSTEM_COMMANDS:
-        try:
-            command = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and module.startswith(exc.name):  # the subsystem is not in this build yet
-                continue
-            raise
-        cli.add_command(command, name)
+    for module, attr, name in SUBSYSTEM_COMMANDS:  # a missing subsystem is a broken install: let it raise
+        cli.add_command(getattr(importlib.import_module(module), attr), name)
 
 
 _register_subsystems()

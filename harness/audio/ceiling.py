@@ -28,12 +28,12 @@ import numpy.typing as npt
 
 from harness.audio.codecs import g711_roundtrip
 from harness.audio.mos import DEFAULT_PARAMS, MODEL_RATE, perceptual_mos
+from harness.contracts.settings import Settings
 
-__all__ = ["CACHE_ENV", "Ceiling", "codec_law", "mos_ceiling"]
+__all__ = ["Ceiling", "codec_law", "mos_ceiling"]
 
 Signal = npt.NDArray[np.float64]
 
-CACHE_ENV = "HARNESS_AUDIO_CACHE"  #: environment variable naming an optional on-disk cache directory
 _MAX_ENTRIES = 256
 _MEMORY: OrderedDict[str, Ceiling] = OrderedDict()
 
@@ -87,7 +87,7 @@ def mos_ceiling(reference: Signal, codec: str = "PCMU", cache_dir: str | Path | 
     key = _key(reference, law)
     hit = _MEMORY.get(key)
     if hit is None:
-        folder = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV) or None
+        folder = cache_dir if cache_dir is not None else Settings.load().audio_cache
         path = Path(folder) / f"mos-ceiling-{key}.json" if folder else None
         mos = _read(path)
         if mos is None:

@@ -8,7 +8,6 @@ the scenario file, line and field.
 
 from __future__ import annotations
 
-import os
 import wave
 from pathlib import Path
 
@@ -20,11 +19,10 @@ PROJECT_FIXTURES = Path(__file__).resolve().parents[2] / "audio_fixtures"
 
 
 def fixture_roots() -> list[Path]:
-    roots = []
-    if os.environ.get("HARNESS_FIXTURES"):
-        roots.append(Path(os.environ["HARNESS_FIXTURES"]))
-    roots += [Path.cwd() / "audio_fixtures", PROJECT_FIXTURES]
-    return roots
+    from harness.contracts.settings import Settings
+
+    own = Settings.load().fixtures  # HARNESS_FIXTURES
+    return [*([own] if own is not None else []), Path.cwd() / "audio_fixtures", PROJECT_FIXTURES]
 
 
 def resolve_fixture(value: str, scenario_path: str, line: int | None, field: str) -> str:
