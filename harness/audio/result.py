@@ -41,7 +41,7 @@ class Analysis:
     #: all of it (it ended early, or started late); None when the whole reference was heard
     overlap_s: tuple[float, float] | None = None
     #: how much of the reference was judged (seconds, share of its active speech) and, when not all
-    #: of it, why not; see :mod:`harness.audio.checks.coverage`
+    #: of it, why not; see :mod:`harness.audio.checks.check_coverage`
     coverage: dict[str, Any] | None = None
     delay_ms: float | None = None  #: one-way delay: the recording's lag plus ``start_offset_s``
     recording_lag_ms: float | None = None  #: where the reference starts in the recording (GCC-PHAT)

@@ -11,7 +11,7 @@ from scipy.signal import butter, resample_poly, sosfilt, sosfreqz
 
 from harness.audio import analyze, read_wav
 from harness.audio import impair as imp
-from harness.audio.checks.bandwidth import channel_edges
+from harness.audio.checks.check_bandwidth import channel_edges
 from harness.audio.spectra import stft
 from harness.contracts.verdict import Verdict
 

@@ -11,18 +11,40 @@ whether the metrics run at all (:mod:`harness.audio.analysis`).
 from __future__ import annotations
 
 from harness.audio.checks import (
-    bandwidth,
-    clipping,
-    coverage,
-    delay,
-    dropouts,
-    echo,
-    emodel,
-    levels,
-    loss,
-    mos,
-    noise,
-    stability,
+    check_bandwidth as bandwidth,
+)
+from harness.audio.checks import (
+    check_clipping as clipping,
+)
+from harness.audio.checks import (
+    check_coverage as coverage,
+)
+from harness.audio.checks import (
+    check_delay as delay,
+)
+from harness.audio.checks import (
+    check_dropouts as dropouts,
+)
+from harness.audio.checks import (
+    check_echo as echo,
+)
+from harness.audio.checks import (
+    check_emodel as emodel,
+)
+from harness.audio.checks import (
+    check_levels as levels,
+)
+from harness.audio.checks import (
+    check_loss as loss,
+)
+from harness.audio.checks import (
+    check_mos as mos,
+)
+from harness.audio.checks import (
+    check_noise as noise,
+)
+from harness.audio.checks import (
+    check_stability as stability,
 )
 from harness.audio.checks.base import ANALYSIS_RATE, Context, Metric
 
