@@ -37,13 +37,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.errors import HarnessError  # noqa: E402
+from harness.contracts.errors import HarnessError  # noqa: E402
+from harness.contracts.target import Target  # noqa: E402
 from harness.lab.config import LabConfig  # noqa: E402
 from harness.lab.stack import LabStack  # noqa: E402
 from harness.scenarios.steps import call_state_is  # noqa: E402
 from harness.sip import AutoPolicy, Party  # noqa: E402
 from harness.sip.protocol import LIMITS  # noqa: E402
-from harness.target import Target  # noqa: E402
 
 SPEECH = ROOT / "audio_fixtures" / "speech"
 #: two account sets that take turns: (caller accounts, agent accounts)

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from harness.audio.checks.emodel import emodel_check
-from harness.audio.checks.loss import loss_check
+from harness.audio.checks.check_emodel import emodel_check
+from harness.audio.checks.check_loss import loss_check
 from harness.audio.result import Analysis, RtpStats
 from harness.contracts.rtp import aggregate_stats
 from harness.contracts.thresholds import Thresholds
