@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from harness.audio import analyze, read_wav, write_wav  # noqa: E402
 from harness.audio import impair as imp  # noqa: E402
 from harness.audio.dropouts import band_frames_db  # noqa: E402
-from harness.audio.fixtures import ASTERISK_SOUNDS_DIR, espeak_speech, prompt_speech  # noqa: E402
+from harness.audio.fixture_build import ASTERISK_SOUNDS_DIR, espeak_speech, prompt_speech  # noqa: E402
 from harness.audio.mos import DEFAULT_PARAMS, MosParams, disturbances, raw_to_mos  # noqa: E402
 
 Signal = npt.NDArray[np.float64]

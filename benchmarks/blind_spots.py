@@ -91,7 +91,7 @@ class Item:
 def load_voices(quick: bool) -> dict[str, Signal]:
     voices = {name: read_wav(FIX / f"{name}.wav")[0] for name in COMMITTED}
     if not quick and shutil.which("espeak-ng"):
-        from harness.audio.fixtures import espeak_speech
+        from harness.audio.fixture_build import espeak_speech
 
         for name, (voice, text) in ESPEAK.items():
             voices[name] = espeak_speech(voice, text)

@@ -41,7 +41,7 @@ from harness.contracts.errors import HarnessError  # noqa: E402
 from harness.contracts.target import Target  # noqa: E402
 from harness.lab.config import LabConfig  # noqa: E402
 from harness.lab.stack import LabStack  # noqa: E402
-from harness.scenarios.steps import call_state_is  # noqa: E402
+from harness.scenarios.steps_call import call_state_is  # noqa: E402
 from harness.sip import AutoPolicy, Party  # noqa: E402
 from harness.sip.protocol import LIMITS  # noqa: E402
 

@@ -162,10 +162,11 @@ def lab_profile(ctx: Ctx) -> None:
 def run(ctx: Ctx, paths: tuple[Path, ...], only_failed: bool, target_file: Path | None, out_dir: Path | None,
         quiet: bool) -> None:
     """Run scenario and suite files against the target; write results.json, junit.xml and report.html."""
-    from harness.scenarios.session import default_run_dir, default_sinks, run_session
+    from harness.findings.findings_sink import default_sinks
+    from harness.scenarios.session import default_run_dir, run_session
 
     if only_failed:
-        from harness.findings.cli import only_failed_paths
+        from harness.findings.findings_cli import only_failed_paths
 
         failed = only_failed_paths(ctx.settings)
         if not failed and not paths:
@@ -227,7 +228,7 @@ def _summary(results: dict[str, Any], out: Path) -> None:
         click.echo(f"harness-side errors (not the target's fault) in: {', '.join(harness_side)}")
     click.echo(f"results: {out / 'results.json'}")
     click.echo(f"junit:   {out / 'junit.xml'}")
-    from harness.report.sink import report_path
+    from harness.report.report_sink import report_path
 
     click.echo(f"report:  {report_path(out)}")
 
@@ -269,7 +270,7 @@ def fixtures() -> None:
               show_default=True)
 def fixtures_build(out: Path) -> None:
     """(Re)build audio_fixtures/ from Debian's packages (asterisk sounds, espeak-ng) and synthetic signals."""
-    from harness.audio.fixtures import build_fixtures
+    from harness.audio.fixture_build import build_fixtures
 
     for p in build_fixtures(out):
         click.echo(str(p))
@@ -278,11 +279,11 @@ def fixtures_build(out: Path) -> None:
 #: Commands that live with their subsystem: (module, attribute, command name). A module must import
 #: its heavy dependencies (numpy, locust) inside the command, so that ``harness --help`` stays fast.
 SUBSYSTEM_COMMANDS = (
-    ("harness.audio.cli", "analyze_command", "analyze"),
-    ("harness.load.cli", "load_command", "load"),
-    ("harness.findings.cli", "findings_group", "findings"),
-    ("harness.findings.cli", "retest_command", "retest"),
-    ("harness.report.cli", "report_command", "report"),
+    ("harness.audio.analyze_cli", "analyze_command", "analyze"),
+    ("harness.load.load_cli", "load_command", "load"),
+    ("harness.findings.findings_cli", "findings_group", "findings"),
+    ("harness.findings.findings_cli", "retest_command", "retest"),
+    ("harness.report.report_cli", "report_command", "report"),
 )
 
 

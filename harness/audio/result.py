@@ -16,7 +16,7 @@ from harness.audio.dropouts import Dropout
 from harness.audio.echo import EchoResult
 from harness.audio.emodel import EModelResult
 from harness.audio.mos import MosResult
-from harness.contracts.rtp import RtpStats
+from harness.contracts.rtp_stats import RtpStats
 from harness.contracts.verdict import CheckResult, Verdict, worst
 
 __all__ = ["Analysis", "RtpStats", "json_safe"]

@@ -8,7 +8,9 @@ pjsua (log level 4, ``msgLogging``) writes every message it sends or receives as
     --end msg--
 
 :func:`read_messages` turns that into :class:`SipLogEntry` items (the one reader of these logs: the
-report's ladder and the findings' evidence build on it). :func:`mask_credentials` is the one masker
+report's ladder and the findings' evidence build on it); :func:`parsed_messages` gives the same entries
+as parsed :class:`~harness.contracts.sipmsg.SipMessage` (:class:`LoggedMessage`), and
+:func:`published_address` the party's own address as pjsua logs it. :func:`mask_credentials` is the one masker
 of everything kept as evidence: the ``response``, ``nonce``, ``cnonce``, ``opaque``, ``nextnonce`` and
 ``rspauth`` values of Authorization, Proxy-Authorization, WWW-Authenticate, Proxy-Authenticate and
 Authentication-Info; Basic credentials; SDES ``inline:`` SRTP keys and MIKEY ``key-mgmt`` data.
@@ -17,10 +19,13 @@ Authentication-Info; Basic credentials; SDES ``inline:`` SRTP keys and MIKEY ``k
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SipLogEntry", "mask_credentials", "mask_file", "read_messages", "write_call_log"]
+from harness.contracts.sipmsg import SipMessage, SipParseError, parse
+
+__all__ = ["LoggedMessage", "SipLogEntry", "mask_credentials", "mask_file", "parsed_messages", "published_address",
+           "read_messages", "write_call_log"]
 
 _HEAD = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3})\s+\S+\s+[.!]*(TX|RX) (\d+) bytes (Request|Response) msg "
                    r"(\S+) \(\S+\) (to|from) (\w+) ([^\s]+):\s*$")
@@ -32,6 +37,9 @@ _AUTH_PARAMS = re.compile(r'\b(response|nonce|cnonce|opaque|nextnonce|rspauth)(\
 _BASIC = re.compile(r"^(\s*basic\s+)\S+", re.IGNORECASE)
 _CRYPTO = re.compile(r"(inline:)[^\s|;]+", re.IGNORECASE)
 _MIKEY = re.compile(r"^(a=key-mgmt:\s*\S+\s+)\S+", re.IGNORECASE)
+#: pjsua names the party's own address once: ``SIP UDP transport started, published address is 127.0.0.1:32916``
+_PUBLISHED = re.compile(r"published address is (\S+?)\s*$", re.MULTILINE)
+_REACHABLE = re.compile(r"SIP \w+ socket reachable at (\S+?)\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,23 @@ class SipLogEntry:
     @property
     def first_line(self) -> str:
         return self.text.split("\n", 1)[0].strip()
+
+
+@dataclass(frozen=True)
+class LoggedMessage:
+    """A :class:`SipLogEntry` with its message parsed."""
+
+    time: str  #: HH:MM:SS.mmm as logged
+    seconds: float  #: ``time`` as seconds since midnight (for comparing times)
+    direction: str  #: TX (the party sent it) | RX (the party received it)
+    peer: str  #: address it went to / came from (without the transport)
+    msg: SipMessage
+    text: str = field(repr=False)  #: the message, credentials masked
+
+    @property
+    def label(self) -> str:
+        m = self.msg
+        return f"{m.status} {m.reason} ({m.cseq[1]})" if m.is_response else m.method
 
 
 def mask_credentials(text: str) -> str:
@@ -97,6 +122,29 @@ def read_messages(path: Path, party: str) -> list[SipLogEntry]:
                                peer=f"{m.group(10)} {m.group(11)}", summary=m.group(8),
                                text=mask_credentials("\n".join(body).strip("\n"))))
     return out
+
+
+def parsed_messages(path: Path) -> list[LoggedMessage]:
+    """Every message of :func:`read_messages`, parsed; what cannot be parsed as SIP is left out."""
+    out: list[LoggedMessage] = []
+    for entry in read_messages(path, path.stem):
+        try:
+            msg = parse(entry.text.encode())
+        except SipParseError:
+            continue
+        out.append(LoggedMessage(entry.clock, entry.seconds, entry.direction, entry.peer.split(" ", 1)[-1], msg,
+                                 entry.text))
+    return out
+
+
+def published_address(path: Path) -> str:
+    """The party's own ``host:port`` as its pjsua log names it ("" when it does not, or there is no log)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    m = _PUBLISHED.search(text) or _REACHABLE.search(text)
+    return m.group(1) if m else ""
 
 
 def mask_file(path: Path) -> None:

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.findings.siplog import LoggedMessage, SdpMedia, mask_credentials, read_sip_log, sdp_media, summary_line
+from harness.contracts.checkname import CheckName
+from harness.contracts.sdp import SdpMedia, first_audio
+from harness.contracts.siplog import LoggedMessage, mask_credentials, parsed_messages
 
-__all__ = ["CheckName", "Clues", "collect_evidence", "is_private"]
+__all__ = ["CheckView", "Clues", "collect_evidence", "is_private", "summary_line"]
 
 MAX_SIP_LINES = 40  #: per party, in the evidence summary
 _AUDIO_SUMMARY_DROP = ("checks", "delay_track", "mos_detail")
@@ -26,34 +28,45 @@ _UNROUTED = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12
 
 
 @dataclass(frozen=True)
-class CheckName:
-    """A check name taken apart.
+class CheckView:
+    """What the rules read of a check's identity, built from its typed ``id`` (never from its name text).
 
-    ``audio:caller->agent:mos`` -> kind ``audio``, subject ``caller->agent``, part ``mos``;
-    ``audio:transferred:agent_b->caller:echo`` -> the same with scope ``transferred`` (a call label);
-    ``recording:main:caller->agent:mos`` -> kind ``recording``, scope ``main``; ``transfer:main:notify``
-    -> kind ``transfer``, subject ``main``, part ``notify``.
+    ``audio`` with direction ``caller->agent`` and metric ``mos`` -> kind ``audio``, subject
+    ``caller->agent``, part ``mos``; the same in call ``transferred`` -> scope ``transferred``;
+    ``transfer`` of call ``main``, metric ``notify`` -> subject ``main``, part ``notify``;
+    ``register`` of ``caller`` -> subject ``caller``.
     """
 
     kind: str
-    subject: str = ""
-    part: str = ""
-    scope: str = ""  #: segments between the kind and a direction (a call label, a recording's call)
+    subject: str = ""  #: ``src->dst`` when the check has a direction, else its call, else its subject
+    part: str = ""  #: the metric
+    #: with a direction: its call (a call label, a recording's call), and its subject when it has one too,
+    #: as the name text orders them (``audio:echo:caller->caller``: scope ``echo``)
+    scope: str = ""
+    id: CheckName | None = None  #: the typed identity (None: a check from before ids were recorded)
 
     @classmethod
-    def parse(cls, name: str) -> CheckName:
-        kind, *rest = name.split(":")
-        at = next((i for i, seg in enumerate(rest) if "->" in seg), None)
-        if at is not None:
-            return cls(kind, rest[at], ":".join(rest[at + 1:]), ":".join(rest[:at]))
-        return cls(kind, rest[0] if rest else "", ":".join(rest[1:]))
+    def of(cls, check: dict[str, Any]) -> CheckView:
+        """The view of a ``results.json`` check. A check without an ``id`` (a results.json written before
+        checks carried one) is not taken apart: its kind is its whole name text and everything else is
+        empty, so no rule for a kind matches it and only the diagnoses that ignore the name (the
+        harness-side ones, the generic one) apply."""
+        cid = CheckName.from_dict(check.get("id"))
+        if cid is None:
+            return cls(str(check.get("name", "")))
+        if cid.direction is not None:
+            middle = (cid.subject, cid.call) if cid.subject_first else (cid.call, cid.subject)
+            return cls(cid.kind, f"{cid.source}->{cid.destination}", cid.metric, ":".join(p for p in middle if p),
+                       cid)
+        return cls(cid.kind, cid.call or cid.subject, cid.metric, "", cid)
 
     @property
     def prefix(self) -> str:
         return f"{self.kind}:{self.scope}" if self.scope else self.kind
 
     def sibling(self, subject: str, part: str = "") -> str:
-        """The name of the check ``part`` of ``subject`` under the same prefix (e.g. the other direction)."""
+        """The name text of the check ``part`` of ``subject`` under the same prefix (e.g. the other
+        direction), as :class:`~harness.contracts.checkname.CheckName` writes it."""
         return f"{self.prefix}:{subject}" + (f":{part}" if part else "")
 
     @property
@@ -63,11 +76,18 @@ class CheckName:
 
     @property
     def direction(self) -> tuple[str, str] | None:
-        """(source, destination) for ``audio:src->dst:...`` checks."""
-        if "->" not in self.subject:
-            return None
-        src, _, dst = self.subject.partition("->")
-        return src, dst
+        """(source, destination) of a check about one direction of media."""
+        return self.id.direction if self.id is not None else None
+
+    @property
+    def call(self) -> str:
+        """The call the check is about ("" when it names none)."""
+        return self.id.call if self.id is not None else ""
+
+    @property
+    def party(self) -> str:
+        """The party, transport or other thing the check is about, apart from its call ("" when none)."""
+        return self.id.subject if self.id is not None else ""
 
 
 @dataclass
@@ -82,8 +102,8 @@ class Clues:
 
     # ---- the check --------------------------------------------------------------------------------
     @property
-    def name(self) -> CheckName:
-        return CheckName.parse(str(self.check.get("name", "")))
+    def name(self) -> CheckView:
+        return CheckView.of(self.check)
 
     @property
     def value(self) -> Any:
@@ -145,10 +165,10 @@ class Clues:
             return list(n.direction)
         if n.kind == "register" and n.subject:
             return [n.subject]
-        call = self.calls.get(n.subject) or self.calls.get(n.part) or {}
+        call = self.calls.get(n.subject) or {}
         ends = [p for p in (call.get("caller"), call.get("callee")) if p]
-        if n.kind == "dtmf" and n.subject:
-            ends = [n.subject, *[p for p in ends if p != n.subject]]
+        if n.kind == "dtmf" and n.party:
+            ends = [n.party, *[p for p in ends if p != n.party]]
         return ends or self.parties
 
     # ---- files ------------------------------------------------------------------------------------
@@ -161,7 +181,7 @@ class Clues:
     def sip_log(self, party: str) -> list[LoggedMessage]:
         if party not in self.log_cache:
             path = self.file(f"sip_log:{party}")
-            self.log_cache[party] = read_sip_log(path) if path is not None else []
+            self.log_cache[party] = parsed_messages(path) if path is not None else []
         return self.log_cache[party]
 
     def sdp(self, party: str, direction: str, call_id: str = "") -> SdpMedia | None:
@@ -170,7 +190,7 @@ class Clues:
         msgs = [m for m in self.sip_log(party) if m.direction == direction and m.msg.body.strip()]
         same = [m for m in msgs if call_id and m.msg.call_id == call_id]
         for m in reversed(same or msgs):
-            media = sdp_media(m.msg.body)
+            media = first_audio(m.msg.body)
             if media is not None:
                 return media
         return None
@@ -182,6 +202,14 @@ class Clues:
 
     def requests(self, party: str, method: str, direction: str = "TX") -> list[LoggedMessage]:
         return [m for m in self.sip_log(party) if m.direction == direction and m.msg.method == method]
+
+
+def summary_line(lm: LoggedMessage) -> str:
+    """One line for evidence: time, direction, start line, peer. Never a header value (no secrets)."""
+    m = lm.msg
+    start = f"SIP/2.0 {m.status} {m.reason}" if m.is_response else f"{m.method} {m.uri}"
+    arrow = "->" if lm.direction == "TX" else "<-"
+    return f"{lm.time} {arrow} {start} ({m.cseq[1] or '?'}, {'to' if lm.direction == 'TX' else 'from'} {lm.peer})"
 
 
 def is_private(address: str) -> bool:

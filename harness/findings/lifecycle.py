@@ -14,7 +14,7 @@ and leaves the state alone. Pure functions, so every store backend applies the s
 from __future__ import annotations
 
 from harness.contracts.errors import TransitionError
-from harness.findings.model import Action, State
+from harness.findings.finding_model import Action, State
 
 __all__ = ["next_state", "on_retest", "on_sighting"]
 

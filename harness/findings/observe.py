@@ -11,9 +11,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from harness.contracts.checkname import CheckName
 from harness.contracts.results import ScenarioResult
-from harness.findings.evidence import Clues, collect_evidence
-from harness.findings.model import FindingKey, Observation, ScenarioRecord
+from harness.findings.evidence import CheckView, Clues, collect_evidence
+from harness.findings.finding_model import FindingKey, Observation, ScenarioRecord
 from harness.findings.rules import diagnose
 
 __all__ = ["HARNESS_CHECK", "observe", "sha256_file", "target_file", "title_of"]
@@ -66,12 +67,12 @@ def observe(run_dir: Path, result: ScenarioResult, target: dict[str, Any],
                             out_dir=str(sdir or run_dir), result=data)
     failing = [c for c in data["checks"] if c.get("verdict") != "PASS"]
     if (result.error or {}).get("kind") == "interrupted":  # the user stopped it: not a problem of the target
-        failing = [c for c in failing if not str(c.get("name", "")).startswith("step:")]
+        failing = [c for c in failing if CheckView.of(c).kind != "step"]
     if not failing and result.verdict.value != "PASS" and (result.error or {}).get("kind") != "interrupted":
         err = result.error or {}
-        failing = [{"name": "scenario", "verdict": result.verdict.value, "value": None, "threshold": None,
-                    "unit": "", "op": "", "detail": err.get("message") or "the scenario ended without a verdict",
-                    "metrics": {}}]
+        failing = [{"name": "scenario", "id": CheckName("scenario").to_dict(), "verdict": result.verdict.value,
+                    "value": None, "threshold": None, "unit": "", "op": "",
+                    "detail": err.get("message") or "the scenario ended without a verdict", "metrics": {}}]
     # what the harness itself could not judge (its host overloaded, a party crashed, an internal error) is
     # one finding of the scenario, "harness": it must not open, reopen or re-diagnose a finding about the PBX
     own = [c for c in failing if c.get("blame") == "harness"]
@@ -82,9 +83,9 @@ def observe(run_dir: Path, result: ScenarioResult, target: dict[str, Any],
         first = own[0]
         names = ", ".join(str(c.get("name")) for c in own[:6]) + (f" and {len(own) - 6} more" if len(own) > 6 else "")
         clues = Clues(check=first, scenario=data, scenario_dir=sdir, target=target, log_cache=logs)
-        chk = {**first, "name": HARNESS_CHECK, "verdict": "ERROR", "value": None, "threshold": None, "unit": "",
-               "op": "", "detail": f"{len(own)} check(s) not judged because of the harness ({names}): "
-                                   f"{first.get('detail')}"}
+        chk = {**first, "name": HARNESS_CHECK, "id": CheckName(HARNESS_CHECK).to_dict(), "verdict": "ERROR",
+               "value": None, "threshold": None, "unit": "", "op": "",
+               "detail": f"{len(own)} check(s) not judged because of the harness ({names}): {first.get('detail')}"}
         observations[HARNESS_CHECK] = Observation(
             key=FindingKey(result.name, HARNESS_CHECK, target_key), verdict="ERROR", check=chk, title=title_of(chk),
             diagnosis=diagnose(clues), evidence=collect_evidence(clues))

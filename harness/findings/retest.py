@@ -23,12 +23,13 @@ from typing import Any
 from harness.contracts.errors import InputError
 from harness.contracts.settings import Settings
 from harness.findings.compare import CompareRow, compare_checks, measured
+from harness.findings.finding_model import Action, Finding
+from harness.findings.finding_store import FindingsStore
+from harness.findings.findings_sink import FindingsSink
 from harness.findings.lifecycle import on_retest
-from harness.findings.model import Action, Finding
 from harness.findings.observe import HARNESS_CHECK, sha256_file
-from harness.findings.sink import FindingsSink
 from harness.findings.snapshot import write_snapshot
-from harness.findings.store import FindingsStore
+from harness.report.report_sink import make_sink as report_sink
 
 __all__ = ["RetestOutcome", "retest_findings"]
 
@@ -98,13 +99,7 @@ def _retest_group(settings: Settings, store: FindingsStore, scenario: Path, targ
     out = _run_dir(out_base, group)
     log(f"retest of finding {', '.join(f'#{f.id}' for f in group)}: {scenario} against "
         f"{target if target else 'the lab'}")
-    sinks: list[Any] = [sink]
-    try:
-        from harness.report.sink import make_sink as report_sink
-    except ModuleNotFoundError:
-        pass
-    else:
-        sinks.append(report_sink(settings))  # after the findings sink: the report reads its findings.json
+    sinks: list[Any] = [sink, report_sink(settings)]  # the report after the findings: it reads findings.json
     result = run_session(settings, [scenario], target_file=target, out=out, log=log, sinks=sinks)
     after_sc = result.scenarios[0] if result.scenarios else None
     after = after_sc.to_dict()["checks"] if after_sc is not None else []

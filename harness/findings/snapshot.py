@@ -58,8 +58,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.results import write_json_atomic
-from harness.findings.model import RunRecord, State
-from harness.findings.store import FindingsStore
+from harness.findings.finding_model import RunRecord, State
+from harness.findings.finding_store import FindingsStore
 
 __all__ = ["FORMAT", "SNAPSHOT_NAME", "build_snapshot", "write_snapshot"]
 

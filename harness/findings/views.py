@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from harness.findings.compare import measured
-from harness.findings.model import Finding
+from harness.findings.finding_model import Finding
 
 __all__ = ["finding_detail", "finding_line", "list_header", "when"]
 

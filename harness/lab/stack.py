@@ -11,6 +11,10 @@ component, ``netem``, is the impairable line to it (:mod:`harness.lab.netns`); `
 namespace. Fault steps stop, kill and restart single components (:meth:`LabStack.stop_component`,
 :meth:`LabStack.start_component`); :meth:`LabStack.check` after each scenario brings back what a fault
 step took down on purpose and clears the line, so the next scenario gets a whole lab.
+
+The daemons' command lines and config files are :mod:`harness.lab.daemons`, their processes
+:mod:`harness.lab.processes`, and the readiness probes :mod:`harness.probes.readiness` (within the lab's
+:class:`~harness.probes.scope.ProbeScope`, :attr:`LabStack.probe_scope`).
 """
 
 from __future__ import annotations
@@ -20,57 +24,31 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import LabComponentError, LabError
 from harness.contracts.logtail import log_tail
 from harness.contracts.target import Target
-from harness.lab.config import LabConfig, lab_profile_mapping, lab_target
+from harness.lab.config import LabConfig, lab_target
+from harness.lab.daemons import INSTALL_HINT, kamailio_argv, kamailio_rpc, write_configs
 from harness.lab.netns import Netns, NetnsPlan
-from harness.lab.probes import ng_ping, sip_options_ping
+from harness.lab.processes import pid_alive, port_free, terminate_group
+from harness.probes.readiness import ng_ping, sip_options_ping
+from harness.probes.scope import ProbeScope
 from harness.sip.realtime import realtime_argv
 
-__all__ = ["ComponentStatus", "LabStack", "LabStatus"]
+__all__ = ["ComponentStatus", "LabStack", "LabStatus", "pid_alive", "port_free"]
 
 COMPONENTS = ("rtpengine", "kamailio", "services")
 NETNS_COMPONENTS = ("netem", *COMPONENTS)  #: in namespace mode the line comes first and goes last
 #: the executable each component's pid must run (a recycled pid is not our component)
 BINARIES = {"rtpengine": "rtpengine", "kamailio": "kamailio", "services": Path(sys.executable).name,
             "netem": Path(sys.executable).name}
-INSTALL_HINT = "install it with the README's setup command (scripts/setup.sh)"
-
-
-def pid_alive(pid: int, binary: str) -> bool:
-    """True when ``pid`` runs and is ``binary`` (guards against a recycled pid)."""
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-        return False
-    return Path(cmdline).name == binary
-
-
-def port_free(ip: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind((ip, port))
-        except OSError:
-            return False
-    return True
-
 
 @dataclass
 class ComponentStatus:
@@ -149,6 +127,11 @@ class LabStack:
     def target(self) -> Target:
         return lab_target(self.config, self.dir)
 
+    @property
+    def probe_scope(self) -> ProbeScope:
+        """Where the readiness probes may go: the lab's own address (and loopback)."""
+        return ProbeScope.for_lab(self.config.ip)
+
     def log_path(self, name: str) -> Path:
         return self.dir / f"{name}.log"
 
@@ -176,7 +159,7 @@ class LabStack:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "run").mkdir(exist_ok=True)
         (self.rec_dir / "pcaps").mkdir(parents=True, exist_ok=True)
-        self._write_configs()
+        write_configs(self.dir, cfg, self.rec_dir, self.media_priority)
         timings: dict[str, float] = {}
         self.started_at = time.time()
         try:
@@ -207,12 +190,13 @@ class LabStack:
             self._await(name, lambda: True if control.ping() else time.sleep(0.05), timeout)
         elif name == "rtpengine":
             self._spawn(name, ["rtpengine", f"--config-file={self.dir / 'rtpengine.conf'}"])
-            self._await(name, lambda: ng_ping(cfg.ip, cfg.ng_port, 0.3), timeout)
+            self._await(name, lambda: ng_ping(cfg.ip, cfg.ng_port, 0.3, scope=self.probe_scope), timeout)
             if self.pids.get("kamailio"):
-                _kamailio_rpc(self.dir / "run" / "kamailio_rpc.sock", "rtpengine.enable", "all", 1)
+                kamailio_rpc(self.dir / "run" / "kamailio_rpc.sock", "rtpengine.enable", "all", 1)
         elif name == "kamailio":
-            self._spawn(name, self._kamailio_argv())
-            self._await(name, lambda: sip_options_ping(cfg.ip, cfg.sip_port, 0.3), timeout)
+            self._spawn(name, kamailio_argv(self.dir, cfg))
+            self._await(name, lambda: sip_options_ping(cfg.ip, cfg.sip_port, 0.3, scope=self.probe_scope),
+                        timeout)
         else:
             ready = self.dir / "services.ready"
             ready.unlink(missing_ok=True)
@@ -231,82 +215,10 @@ class LabStack:
         if kill:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-        _terminate_group(pid, timeout)
+        terminate_group(pid, timeout)
         proc = getattr(self, "_procs", {}).pop(name, None)
         if proc is not None:
             proc.wait()
-
-    def _kamailio_argv(self) -> list[str]:
-        cfg = self.config
-        modules = _kamailio_modules_dir()
-        return ["kamailio", "-DD", "-E", "-m", "64", "-M", "8", "-f", str(self.dir / "kamailio.cfg"),
-                "-P", str(self.dir / "run" / "kamailio.pid"),
-                "-A", f"SIP_IP={cfg.ip}", "-A", f"SIP_PORT={cfg.sip_port}",
-                "-A", f'RUNDIR="{self.dir / "run"}"', "-A", f'MODULES_DIR="{modules}"',
-                "-A", f'RTPENGINE_SOCK="udp:{cfg.ip}:{cfg.ng_port}"',
-                "-A", 'RTPENGINE_FLAGS="replace-origin replace-session-connection ICE=remove'
-                      + (' record-call=yes"' if cfg.record else '"')] + (
-                ["-A", "WITH_HARDENING", "-A", f"TLS_PORT={cfg.tls_port}",
-                 "-A", f'TLS_CFG="{self.dir / "tls.cfg"}"'] if cfg.hardened else [])
-
-    def _write_configs(self) -> None:
-        cfg = self.config
-        src = resources.files("harness.lab").joinpath("kamailio.cfg").read_text()
-        (self.dir / "kamailio.cfg").write_text(src)
-        users = self.target.accounts.values()
-        # kamailio's htable include: one assignment per user; passwords stay inside the lab dir (0600)
-        users_cfg = self.dir / "users.cfg"
-        users_cfg.touch(mode=0o600)
-        users_cfg.write_text("".join(f'$sht(users=>{a.username}) = "{a.password.reveal()}";\n' for a in users))
-        lines = ["[rtpengine]", "table = -1", f"interface = {cfg.ip}", f"listen-ng = {cfg.ip}:{cfg.ng_port}",
-                 f"port-min = {cfg.rtp_min}", f"port-max = {cfg.rtp_max}", "timeout = 60",
-                 "silent-timeout = 600", "foreground = true", "log-stderr = true", "log-level = 5",
-                 "delete-delay = 0"]
-        if cfg.record:
-            lines += [f"recording-dir = {self.rec_dir}", "recording-method = pcap", "recording-format = eth"]
-        (self.dir / "rtpengine.conf").write_text("\n".join(lines) + "\n")
-        if cfg.hardened:
-            self._write_tls()
-        services = self.dir / "services.json"
-        services.touch(mode=0o600)
-        services.write_text(json.dumps({
-            "target": lab_profile_mapping(cfg, self.rec_dir),
-            "config": {"prompts_dir": str(self._prompts_dir()), "priority": self.media_priority}}, indent=2))
-
-    def _write_tls(self) -> None:
-        """A fresh self-signed certificate for the hardened lab (its own key, 30 days) and kamailio's tls.cfg."""
-        if shutil.which("openssl") is None:
-            raise LabComponentError("kamailio", f"'openssl' is not installed (TLS certificate); {INSTALL_HINT}")
-        if not (Path(_kamailio_modules_dir()) / "tls.so").exists():
-            raise LabComponentError("kamailio", "the TLS module is not installed (kamailio-tls-modules); "
-                                    + INSTALL_HINT)
-        cert, key = self.dir / "cert.pem", self.dir / "key.pem"
-        ip = self.config.ip
-        try:
-            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-                            "-subj", "/CN=lab.local", "-addext", f"subjectAltName=DNS:lab.local,IP:{ip}",
-                            "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            raise LabComponentError("kamailio", f"cannot make the lab's TLS certificate: {exc}") from None
-        key.chmod(0o600)
-        (self.dir / "tls.cfg").write_text(
-            "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
-            f"private_key = {key}\ncertificate = {cert}\n\n"
-            "[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n")
-
-    def _prompts_dir(self) -> Path:
-        """The IVR and queue prompts: the project's fixtures, or built into the lab dir if absent."""
-        from harness.contracts.fixtures import fixture_roots
-        from harness.lab.prompts import PROMPTS, build_prompts
-
-        for root in fixture_roots():
-            if all((root / "prompts" / name).is_file() for name in (*PROMPTS, "queue-music.wav")):
-                return (root / "prompts").resolve()
-        try:
-            build_prompts(self.dir / "prompts")
-        except RuntimeError as exc:
-            raise LabComponentError("services", f"cannot build the IVR prompts: {exc}") from None
-        return self.dir / "prompts"
 
     def _spawn(self, name: str, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
         argv = realtime_argv(argv, self.media_priority)
@@ -371,7 +283,7 @@ class LabStack:
         for name, port, probe in (("rtpengine", cfg.ng_port, ng_ping), ("kamailio", cfg.sip_port, sip_options_ping)):
             pid = self.pids.get(name)
             running = pid is not None and pid_alive(pid, BINARIES[name])
-            rtt = probe(cfg.ip, port, probe_timeout) if running else None
+            rtt = probe(cfg.ip, port, probe_timeout, scope=self.probe_scope) if running else None
             st.components.append(ComponentStatus(
                 name, pid, running, rtt is not None, f"{cfg.ip}:{port}/udp",
                 round(rtt * 1000, 2) if rtt is not None else None, str(self.log_path(name))))
@@ -404,7 +316,7 @@ class LabStack:
             if pid is None or not pid_alive(pid, BINARIES[name]):
                 continue
             t0 = time.monotonic()
-            _terminate_group(pid, timeout)
+            terminate_group(pid, timeout)
             times[f"{name}_stop_s"] = round(time.monotonic() - t0, 3)
         for proc in getattr(self, "_procs", {}).values():
             if proc.poll() is None:
@@ -423,7 +335,7 @@ class LabStack:
         """A previous lab that crashed may have left a half-dead group: stop what the state names."""
         for name, pid in list(self.pids.items()):
             if name in BINARIES and pid_alive(pid, BINARIES[name]):
-                _terminate_group(pid, 3.0)
+                terminate_group(pid, 3.0)
         self.pids.clear()
 
 
@@ -443,55 +355,3 @@ def _parse_state(text: str) -> dict[str, Any]:
     if started is not None and (isinstance(started, bool) or not isinstance(started, (int, float))):
         raise ValueError("started_at must be a time")
     return {**data, "pids": pids, "started_at": started}
-
-
-def _terminate_group(pid: int, timeout: float) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            os.kill(pid, sig)
-        deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 2.0)
-        while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid if not _exists(pid) else 0
-            if done:
-                return
-            time.sleep(0.02)
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _kamailio_rpc(sock: Path, method: str, *params: Any) -> None:
-    """One kamailio JSON-RPC call over its datagram socket; best effort, bounded to 1 s.
-
-    Used after rtpengine restarts: kamailio disables an rtpengine that stopped answering for a minute,
-    and would relay the next calls' media directly instead of through the new one.
-    """
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.bind(f"\0hl-kamrpc-{os.getpid()}-{time.monotonic_ns()}")
-        s.settimeout(1.0)
-        with contextlib.suppress(OSError):
-            s.sendto(json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode(),
-                     str(sock))
-            s.recv(65535)
-
-
-def _kamailio_modules_dir() -> str:
-    for cand in [*sorted(Path("/usr/lib").glob("*/kamailio/modules")), Path("/usr/lib/kamailio/modules")]:
-        if (cand / "tm.so").exists():
-            return str(cand) + "/"
-    raise LabComponentError("kamailio", f"modules directory not found; {INSTALL_HINT}")

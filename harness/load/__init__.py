@@ -13,7 +13,8 @@ From Python::
     profile.timeline.duration_s
 
 One module per concern: profile (the YAML), shapes (the timeline), plan (profile bound to a target),
-wire (SIP bytes), timers (RFC 3261 timers), uac (transaction flows), scheduler (drives the flows),
+wire (SIP bytes), timers (RFC 3261 timers), txn (transactions and dialogs), uacbase (sending, and
+responses matched to transactions), uac (transaction flows), scheduler (drives the flows),
 endpoint (the UDP socket), rtp (G.711 streams), engine (one process's generator), users (Locust
 glue), recorder/histogram (measurements), summary (steps and SLA), media (pjsua2 calls under load),
 run (one run), worker (a distributed worker process), cli (the command).

@@ -30,7 +30,7 @@ from harness.contracts.errors import SipFailure
 from harness.load.endpoint import Clock, Endpoint
 from harness.load.plan import UacPlan
 from harness.load.recorder import Recorder
-from harness.load.rtp import RtpPump, frame_set
+from harness.load.rtp_pump import RtpPump, frame_set
 from harness.load.scheduler import Scheduler
 from harness.load.shapes import Timeline
 from harness.load.uac import Uac

@@ -269,7 +269,7 @@ def _call(f: Fields, spath: str, lines: dict[str, int]) -> CallSpec:
     account = c.opt("account", str, None)
     audio = c.opt("rtp_audio", str, None)
     if audio is not None:
-        from harness.contracts.fixtures import resolve_fixture
+        from harness.contracts.fixture_lookup import resolve_fixture
 
         audio = resolve_fixture(audio, spath, c.line_of("rtp_audio"), "call.rtp_audio")
     spec = CallSpec(to=to, ring_to=ring_to, account=account,
@@ -303,7 +303,7 @@ def _media(f: Fields, spath: str, lines: dict[str, int]) -> MediaSpec:
     raw = f.opt("media", dict, None)
     if raw is None:
         return MediaSpec()
-    from harness.contracts.fixtures import resolve_fixture
+    from harness.contracts.fixture_lookup import resolve_fixture
 
     m = Fields(raw, spath, ScenarioError, "media", f.line_of("media"))
     for key in ("caller", "callee"):

@@ -155,7 +155,7 @@ class _LoadRun:
         from locust.env import Environment
         from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
-        from harness.load.media import MediaSampler
+        from harness.load.media_sampler import MediaSampler
         from harness.load.users import make_shape, make_user_class
 
         profile, opts = self.profile, self.options

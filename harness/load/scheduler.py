@@ -1,6 +1,6 @@
 """Drives the UAC's generator flows: resumes each with its datagrams and at its deadlines.
 
-A flow (:data:`harness.load.uac.Flow`) yields the time it wants to be resumed at; the scheduler
+A flow (:data:`harness.load.txn.Flow`) yields the time it wants to be resumed at; the scheduler
 keeps those in a heap and :meth:`Scheduler.tick` resumes the ones that are due. Datagrams reach the
 flow that bound their Call-ID through :meth:`Scheduler.deliver`. Everything runs on the caller's
 thread of control: the gevent loop (receiver and ticker greenlets) in a load run, plain calls with a
@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from harness.load.uac import Flow, Item
+from harness.load.txn import Flow, Item
 
 __all__ = ["Run", "Scheduler"]
 

@@ -24,7 +24,6 @@ __all__ = [
     "parse_request",
     "parse_response",
     "reply_to",
-    "sdp_media_addr",
     "split_header_values",
     "uri_of",
 ]
@@ -278,22 +277,3 @@ def offer_sdp(ip: str, port: int, session: int, direction: str = "sendrecv") -> 
     return (f"v=0\r\no=harness-load {session} {session} IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
             f"m=audio {port} RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
             f"a=ptime:20\r\na={direction}\r\n").encode()
-
-
-def sdp_media_addr(body: bytes) -> tuple[str, int, int] | None:
-    """(address, port, first payload type) of the first audio stream of an SDP body, or None."""
-    ip, port, pt = "", 0, -1
-    for raw in body.split(b"\n"):
-        line = raw.strip()
-        if line.startswith(b"c=IN IP4 ") and not port:
-            ip = line[9:].split(b"/")[0].decode("ascii", "replace")
-        elif line.startswith(b"m=audio ") and not port:
-            parts = line.split()
-            if len(parts) >= 4 and parts[1].isdigit():
-                port = int(parts[1])
-                pt = int(parts[3]) if parts[3].isdigit() else -1
-        elif line.startswith(b"c=IN IP4 ") and port and not ip:
-            ip = line[9:].split(b"/")[0].decode("ascii", "replace")
-    if not ip or not port:
-        return None
-    return ip, port, pt

@@ -11,9 +11,9 @@ everything here works without the scenario machinery::
 
 from harness.contracts.errors import ProbeBudgetError, ProbeConnectError, ProbeScopeError
 from harness.probes.client import Exchange, Reply, SipProbe
-from harness.probes.evidence import EvidenceLog, mask
+from harness.probes.probe_evidence import EvidenceLog, mask
+from harness.probes.probe_session import ProbeSession
 from harness.probes.scope import PacketBudget, ProbeScope
-from harness.probes.session import ProbeSession
 from harness.probes.transport import Channel, open_channel
 
 __all__ = [

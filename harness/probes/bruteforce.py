@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.contracts.verdict import Verdict
-from harness.probes.uac import RegisterResult
+from harness.probes.probe_uac import RegisterResult
 
 __all__ = ["Attempt", "Judgement", "Limits", "Observation", "judge", "outcomes", "outcomes_plain"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from harness.contracts.errors import ProbeConnectError
 from harness.contracts.sipmsg import SipMessage, SipParseError, build_request, new_branch, new_call_id, new_tag, parse
 from harness.contracts.target import Target
-from harness.probes.evidence import EvidenceLog
+from harness.probes.probe_evidence import EvidenceLog
 from harness.probes.transport import Channel
 
 __all__ = ["Exchange", "Reply", "SipProbe"]

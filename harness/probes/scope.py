@@ -3,9 +3,9 @@
 The system and security suites speak raw SIP at a PBX. Two guards keep them polite:
 
 * :class:`ProbeScope` names the only addresses a probe may send to: the configured target's own
-  addresses and loopback. Anything else is refused before a packet leaves (:class:`ProbeScopeError`,
-  an input error: exit 2), so a typo in a profile or a redirect in a SIP answer never turns the
-  harness on someone else's server.
+  addresses (for the lab's readiness probes, the lab's own address) and loopback. Anything else is
+  refused before a packet leaves (:class:`ProbeScopeError`, an input error: exit 2), so a typo in a
+  profile or a redirect in a SIP answer never turns the harness on someone else's server.
 * :class:`PacketBudget` caps the packets one step sends; exceeding it is an error, never a silent
   extra burst.
 
@@ -13,6 +13,7 @@ The system and security suites speak raw SIP at a PBX. Two guards keep them poli
 
     scope = ProbeScope.for_target(target)      # resolves target.host once
     scope.check("127.0.0.1")                   # fine; scope.check("192.0.2.1") raises ProbeScopeError
+    ProbeScope.for_lab("10.233.0.2")           # the embedded lab: its loopback or namespace address
     budget = PacketBudget(40)
     budget.spend()                             # 39 left
 """
@@ -66,6 +67,21 @@ class ProbeScope:
         if not addrs:
             raise ProbeScopeError(f"target host {host!r} resolves to no address")
         return cls(target.host, addrs)
+
+    @classmethod
+    def for_lab(cls, ip: str) -> ProbeScope:
+        """The embedded lab at ``ip`` (``LabConfig.ip``, which holds it to loopback or to the lab's namespace
+        address in 10.233.0.0/16): its readiness probes go there and to loopback only. A name, or an address
+        outside loopback and the private ranges, is refused (ProbeScopeError): the lab runs on this machine."""
+        plain = ip.strip("[]")
+        try:
+            addr = ipaddress.ip_address(plain)
+        except ValueError:
+            raise ProbeScopeError(f"lab address {ip!r} is not an IP address") from None
+        if not (addr.is_loopback or addr.is_private):
+            raise ProbeScopeError(f"refusing to probe {ip} as the lab: the lab runs on loopback or in a "
+                                  "network namespace of this machine")
+        return cls(str(addr), (str(addr),))
 
     @property
     def is_loopback(self) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.probes.uac import CallResult
+from harness.probes.probe_uac import CallResult
 
 __all__ = ["DEFAULT_REFUSALS", "FORMATS", "Outcome", "RefusalPolicy", "classify", "dial_strings", "verdict_of"]
 

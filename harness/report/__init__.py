@@ -11,8 +11,8 @@ scenario directories), never from live objects.
     from harness.report import write_report
     path = write_report(Path("reports/run-20240101-020000"))   # report.html + report.json, in the run dir
 
-Every run writes its report through :mod:`harness.report.sink`; ``harness report`` renders any
-stored run again (:mod:`harness.report.cli`).
+Every run writes its report through :mod:`harness.report.report_sink`; ``harness report`` renders any
+stored run again (:mod:`harness.report.report_cli`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _LAZY = {"junit_xml": "harness.report.junit", "write_junit": "harness.report.jun
 
 def __getattr__(name: str) -> Any:
     # the renderer pulls in numpy: import it on first use, so that `harness --help` (which imports
-    # harness.report.cli) and the runner (which imports harness.report.junit) stay light
+    # harness.report.report_cli) and the runner (which imports harness.report.junit) stay light
     if name in _LAZY:
         import importlib
 

@@ -64,7 +64,7 @@ def _read_pcm16(path: Path) -> tuple[Signal, int] | None:
 
 def _read(path: Path | None, what: str, problems: list[str]) -> tuple[Signal | None, int]:
     if path is None:
-        problems.append(f"no {what} file is recorded in the results")
+        problems.append(f"{what} not known: no file of it is recorded in the results")
         return None, 0
     fast = _read_pcm16(path)
     if fast is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.report.store import RunData, as_dict
+from harness.report.run_store import RunData, as_dict
 from harness.report.trends import setup_values
 
 __all__ = ["AudioRow", "CallRow", "Changes", "CheckChange", "changes", "slowest_calls", "worst_audio"]

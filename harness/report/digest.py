@@ -16,7 +16,7 @@ from harness.contracts.verdict import Verdict, worst
 from harness.report.changes import AudioRow, CallRow, Changes, changes, slowest_calls, worst_audio
 from harness.report.findings import AGE_BUCKETS, age_days, by_age_and_state, open_findings, state_of
 from harness.report.loadrun import load_checks
-from harness.report.store import RunData
+from harness.report.run_store import RunData
 from harness.report.trends import RunPoint, TrendSignal, quality_trend, run_point
 
 __all__ = ["SCHEMA", "Digest", "digest", "report_json"]

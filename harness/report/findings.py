@@ -32,7 +32,7 @@ from typing import Any
 
 from harness.report.charts import stacked_bars
 from harness.report.markup import Markup, el, join
-from harness.report.store import as_dict
+from harness.report.run_store import as_dict
 from harness.report.widgets import badge, measured
 
 __all__ = ["AGE_BUCKETS", "STATE_COLOURS", "age_days", "age_text", "by_age_and_state", "findings_section", "is_open",

@@ -1,5 +1,12 @@
 """A SIP ladder diagram (like sngrep's call flow) from the parties' stored message logs.
 
+A party's log (``<party>.sip.log``) is read by :func:`harness.contracts.siplog.read_messages`, the one
+reader of pjsua's message log, which masks credentials; :func:`party_log` adds what the ladder needs:
+the party's own address (:func:`harness.contracts.siplog.published_address`), what each message is
+(method or status, SDP, Call-ID, User-Agent/Server, through :mod:`harness.contracts.sipmsg`), and time
+across midnight (the log has the time of day only, so each file is unwrapped on its own). The text
+stays untrusted (it is whatever the PBX sent) and is escaped where it is shown.
+
 Each party logs what it sent and received; merged by time, they give the whole flow through the
 PBX: ``caller -> PBX -> agent``. A message between two parties of the scenario is in both logs
 (TX at one, RX at the other); only the sending side is kept. Columns: the first party, then every
@@ -12,17 +19,80 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
+from harness.contracts.siplog import published_address, read_messages
+from harness.contracts.sipmsg import SipParseError, parse
 from harness.report.markup import Markup, el, join
-from harness.report.siplog import SipEvent, SipLog
 
-__all__ = ["Arrow", "Flow", "build_flow", "ladder_html"]
+__all__ = ["Arrow", "Flow", "SipEvent", "SipLog", "build_flow", "ladder_html", "party_log"]
 
 MAX_MESSAGES = 300  #: beyond this the diagram is cut (a report, not a packet capture)
 COL_W, ROW_H, LEFT, TOP = 190, 24, 118, 46
 CHAR_PX = 6.7  #: width of one 11 px monospace character
 GAP_S = 1.0  #: a pause at least this long between two messages is marked in the diagram
 CALL_COLOURS = ("#1f6feb", "#8250df", "#bf3989", "#0a7f6f", "#b35900", "#57606a")
+
+
+@dataclass(frozen=True)
+class SipEvent:
+    """One SIP message as one party sent (TX) or received (RX) it."""
+
+    t: float  #: seconds since midnight (unwrapped across midnight within one file)
+    clock: str  #: the log's time of day, ``HH:MM:SS.mmm``
+    party: str
+    direction: str  #: ``TX`` or ``RX``
+    local: str  #: the party's own address, when the log says it ("" otherwise)
+    remote: str  #: the other end's address as pjsua names it, e.g. ``127.0.0.1:5060``
+    transport: str
+    label: str  #: ``INVITE``, ``200 OK`` ...
+    method: str  #: request method, or the CSeq method of a response
+    status: int
+    call_id: str
+    has_sdp: bool
+    agent: str  #: User-Agent or Server header ("" when none)
+    text: str  #: the whole message, credentials masked
+
+
+@dataclass
+class SipLog:
+    party: str
+    local: str
+    events: list[SipEvent]
+
+
+def _describe(text: str) -> tuple[str, str, int, str, bool, str]:
+    """label, method, status, call id, has SDP, user agent; tolerant of whatever arrived."""
+    raw = text.replace("\r\n", "\n")
+    try:
+        msg = parse(raw.encode("utf-8", "replace"))
+    except SipParseError:
+        first = raw.split("\n", 1)[0].strip()
+        return first[:60] or "(unreadable)", "", 0, "", False, ""
+    has_sdp = "application/sdp" in msg.header("Content-Type").lower() and bool(msg.body.strip())
+    agent = msg.header("User-Agent") or msg.header("Server")
+    if msg.is_response:
+        return f"{msg.status} {msg.reason}".strip(), msg.cseq[1], msg.status, msg.call_id, has_sdp, agent
+    return msg.method, msg.method, 0, msg.call_id, has_sdp, agent
+
+
+def party_log(path: Path, party: str) -> SipLog:
+    """The messages of one ``<party>.sip.log`` as ladder events (a missing file gives none)."""
+    local = published_address(path)
+    events: list[SipEvent] = []
+    offset, last_t = 0.0, -1.0
+    for entry in read_messages(path, party):
+        t = entry.seconds + offset
+        if last_t - t > 43200:  # the clock went back by more than 12 h: midnight passed
+            offset += 86400.0
+            t += 86400.0
+        last_t = t
+        transport, _, remote = entry.peer.partition(" ")
+        label, method, status, call_id, has_sdp, agent = _describe(entry.text)
+        events.append(SipEvent(t=t, clock=entry.clock, party=party, direction=entry.direction, local=local,
+                               remote=remote.strip(), transport=transport, label=label, method=method,
+                               status=status, call_id=call_id, has_sdp=has_sdp, agent=agent, text=entry.text))
+    return SipLog(party=party, local=local, events=events)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.report.charts import AMBER, BLUE, RED, Series, line_chart
 from harness.report.markup import Markup, el, join
-from harness.report.store import as_dict
+from harness.report.run_store import as_dict
 from harness.report.widgets import checks_table
 
 __all__ = ["load_checks", "load_section", "step_view"]

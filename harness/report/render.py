@@ -24,8 +24,8 @@ from harness.report.front import front_page
 from harness.report.loadrun import load_section
 from harness.report.markup import Markup, el, join
 from harness.report.page import document
+from harness.report.run_store import RunData, history, load_run
 from harness.report.scenario import EmbedBudget, scenario_section
-from harness.report.store import RunData, history, load_run
 from harness.report.widgets import fmt_clock, verdict_class
 
 __all__ = ["DEFAULT_HISTORY", "Report", "render_report", "write_report"]

@@ -5,8 +5,9 @@ Files are taken from the scenario's own directory (``<run>/<out_dir>/``) by the 
 or ``<context>:<src>-><dst>`` for probes and PBX recordings) the received WAV ``received:audio:K``
 (``received:K`` for a prefixed key, or from older runs). A name that is not a plain file name in that
 directory is ignored, so a doctored results.json cannot pull other files into the report. The
-reference audio is ``artifacts["reference:audio:K"]`` (or ``reference:K``) when the run recorded it,
-else the ``reference`` (or ``play``) of the sending party in the scenario file, as the run found it.
+reference audio is ``artifacts["reference:audio:K"]`` (or ``reference:K``) when the run recorded it;
+when it did not, the report says the reference is not known (it renders from the stored results only,
+never from today's scenario files).
 
 Received WAVs are embedded as ``data:`` URIs up to :data:`EMBED_LIMIT` each and :data:`EMBED_BUDGET`
 per report; beyond that they are linked relative to the report (the report still loads nothing).
@@ -20,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.audioviz import load_direction, spectrogram_img, waveform_svg
-from harness.report.ladder import build_flow, ladder_html
+from harness.report.ladder import build_flow, ladder_html, party_log
 from harness.report.markup import Markup, el, join
-from harness.report.siplog import read_sip_log
-from harness.report.store import as_dict
+from harness.report.run_store import as_dict
 from harness.report.widgets import badge, checks_table, fmt_clock, fmt_value
 
 __all__ = ["EMBED_BUDGET", "EMBED_LIMIT", "EmbedBudget", "scenario_section"]
@@ -61,31 +61,14 @@ def _received(sc: dict[str, Any], sdir: Path, key: str) -> Path | None:
 
 
 def _reference(sc: dict[str, Any], sdir: Path, key: str) -> Path | None:
+    """The reference the run recorded for direction ``key``; None when it recorded none (the report then
+    says the reference is not known: it never looks at today's scenario file for an old run)."""
     arts = as_dict(sc.get("artifacts"))
     recorded = arts.get(f"reference:audio:{key}", arts.get(f"reference:{key}"))
     if isinstance(recorded, str) and recorded:
         p = Path(recorded) if Path(recorded).is_absolute() else sdir / recorded
         return p if p.is_file() else None
-    direction = key.rsplit(":", 1)[-1]
-    return _reference_from_scenario(str(sc.get("file") or ""), direction.split("->", 1)[0])
-
-
-def _reference_from_scenario(path: str, party: str) -> Path | None:
-    """What ``party`` played according to its scenario file (relative paths as the run saw them)."""
-    import yaml
-
-    from harness.contracts.errors import InputError
-    from harness.contracts.fixtures import resolve_fixture
-
-    if not path or not Path(path).is_file():
-        return None
-    try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        spec = doc["parties"][party]
-        value = spec.get("reference") or spec.get("play")
-        return Path(resolve_fixture(str(value), path, None, f"parties.{party}")) if value else None
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, InputError):
-        return None
+    return None
 
 
 def _seconds(v: Any) -> str:
@@ -230,7 +213,7 @@ def scenario_section(sc: dict[str, Any], run_dir: Path, anchor: str, report_dir:
         if str(key).startswith("sip_log:"):
             p = _artifact(sdir, name)
             if p is not None:
-                logs.append(read_sip_log(p, str(key).split(":", 1)[1]))
+                logs.append(party_log(p, str(key).split(":", 1)[1]))
     audio = sc.get("audio") if isinstance(sc.get("audio"), dict) else {}
     bad = sum(1 for c in checks if c.get("verdict") != "PASS")
     parts: list[Markup | None] = [

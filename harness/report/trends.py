@@ -17,7 +17,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.report.store import RunData
+from harness.report.run_store import RunData
 
 __all__ = ["RunPoint", "TrendSignal", "quality_trend", "run_point"]
 

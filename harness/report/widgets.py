@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.report.markup import Markup, el
-from harness.report.store import as_dict
+from harness.report.run_store import as_dict
 
 __all__ = ["badge", "checks_table", "fmt_clock", "fmt_value", "measured", "verdict_class"]
 

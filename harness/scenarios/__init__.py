@@ -7,7 +7,7 @@
 """
 
 from harness.scenarios.loader import load_paths, load_scenario, load_suite
-from harness.scenarios.model import Scenario, Suite
 from harness.scenarios.registry import REGISTRY
+from harness.scenarios.scenario_model import Scenario, Suite
 
 __all__ = ["REGISTRY", "Scenario", "Suite", "load_paths", "load_scenario", "load_suite"]

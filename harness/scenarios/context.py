@@ -12,7 +12,7 @@ from harness.contracts.target import Target
 from harness.contracts.thresholds import DEFAULT_THRESHOLDS
 from harness.contracts.verdict import CheckResult, Verdict
 from harness.lab.stack import LabStack
-from harness.scenarios.model import Scenario
+from harness.scenarios.scenario_model import Scenario
 from harness.sip import Party
 
 __all__ = ["CallLeg", "RunContext"]

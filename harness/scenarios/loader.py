@@ -36,26 +36,27 @@ from pathlib import Path
 from typing import Any
 
 from harness.contracts.errors import ScenarioError
-from harness.contracts.fixtures import resolve_fixture
+from harness.contracts.fixture_lookup import resolve_fixture
 from harness.contracts.thresholds import validate_thresholds
 from harness.contracts.yamlsrc import Fields, LDict, LList, load_yaml
-from harness.scenarios.model import ANSWER_MODES, AnswerPolicy, PartySpec, Scenario, StepEntry, Suite
-from harness.scenarios.registry import ParseScope, lookup
+from harness.scenarios.registry import ParseScope, lookup, name_part_problem
+from harness.scenarios.scenario_model import ANSWER_MODES, AnswerPolicy, PartySpec, Scenario, StepEntry, Suite
 
 __all__ = ["STEP_MODULES", "load_paths", "load_scenario", "load_suite"]
 
-#: Modules whose import registers step types (each subsystem keeps its steps next to its code).
-STEP_MODULES = ("harness.scenarios.steps", "harness.scenarios.steps_flow", "harness.scenarios.steps_system",
-                "harness.scenarios.steps_security", "harness.scenarios.steps_faults")
+#: Modules whose import registers step types (@step), one per kind of step; a module missing from a build
+#: is skipped (its steps are then unknown to the loader).
+STEP_MODULES = tuple(f"harness.scenarios.{m}" for m in (
+    "steps_call", "steps_hold", "steps_audio", "steps_transfer", "steps_ivr_queue", "steps_recording",
+    "steps_faults", "steps_connected", "steps_rawsip",
+    "steps_system", "steps_tls",
+    "steps_security", "steps_security_transport", "steps_security_tollfraud", "steps_security_enumeration",
+    "steps_security_bruteforce"))
 
 
 def _register_steps() -> None:
-    for module in STEP_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    for module in STEP_MODULES:  # every step module is part of the harness: a missing one is a broken install
+        importlib.import_module(module)
 
 
 _register_steps()
@@ -231,6 +232,9 @@ def _apply_params(doc: LDict, spath: str, overrides: dict[str, Any]) -> LDict:
 
 
 def _party(pname: str, raw: Any, spath: str, line: int | None, fixture: Any) -> PartySpec:
+    problem = name_part_problem(pname, "party name")  # a party names checks (register:<party>, audio:<a>-><b>)
+    if problem is not None:
+        raise ScenarioError(problem, spath, line, f"parties.{pname}")
     pf = Fields(raw if raw is not None else {}, spath, ScenarioError, f"parties.{pname}", line)
     account = pf.opt("account", str, pname)
     play_raw = pf.opt("play", str, None)

@@ -22,13 +22,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from harness.contracts.checkname import NAME_PART
 from harness.contracts.errors import ScenarioError
 from harness.contracts.yamlsrc import Fields
 
 if TYPE_CHECKING:
     from harness.scenarios.context import RunContext
 
-__all__ = ["REGISTRY", "ParseScope", "StepType", "step"]
+__all__ = ["REGISTRY", "ParseScope", "StepType", "name_part_problem", "step"]
+
+
+def name_part_problem(value: str, what: str) -> str | None:
+    """Why ``value`` (a party name, a call name, a label) cannot be part of a check name, or None.
+
+    Check names join their parts with ``:`` and a direction's ends with ``->``
+    (:mod:`harness.contracts.checkname`): a name holding either would corrupt every check it names.
+    """
+    if NAME_PART.fullmatch(value):
+        return None
+    return (f"{what} {value!r} cannot be part of a check name: use letters, digits, spaces and _ . + - ( ), "
+            "starting with a letter, digit or one of _ . + - (':' and '->' would break the check names)")
 
 
 @dataclass
@@ -55,6 +68,22 @@ class ParseScope:
             known = ", ".join(sorted(self.calls)) or "none yet"
             raise f.fail(key, f"unknown call '{name}' (calls defined before this step: {known})")
         return str(name)
+
+    def new_call(self, f: Fields, key: str, default: str) -> str:
+        """A call name this step defines (``as``): not used by an earlier step, and fit for check names."""
+        name = self.name_part(f, key, default, "call name")
+        if name in self.calls:
+            raise f.fail(key, f"call name '{name}' is already used by an earlier step")
+        self.calls.add(name)
+        return name
+
+    def name_part(self, f: Fields, key: str, default: str, what: str = "label") -> str:
+        """A name the step's checks are named by (a ``label``), refused at load time when it would break them."""
+        value = str(f.opt(key, str, default))
+        problem = name_part_problem(value, what)
+        if problem is not None:
+            raise f.fail(key, problem)
+        return value
 
     def fixture(self, f: Fields, key: str) -> str | None:
         value = f.opt(key, str, None)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import harness
+from harness.contracts.checkname import CheckName
 from harness.contracts.errors import HarnessError, LabError, PartyError, PartyTimeout, StepFailed, is_harness_side
 from harness.contracts.results import RunResult, ScenarioResult, write_json_atomic
 from harness.contracts.siplog import mask_file, read_messages, write_call_log
@@ -32,7 +33,7 @@ from harness.lab.services import HEALTH_FILE
 from harness.lab.stack import LabStack
 from harness.report.junit import write_junit
 from harness.scenarios.context import RunContext
-from harness.scenarios.model import Scenario
+from harness.scenarios.scenario_model import Scenario
 from harness.sip import AutoPolicy, Party
 
 __all__ = ["RunSink", "Runner", "slug"]
@@ -139,20 +140,20 @@ class Runner:
             blame = "harness" if is_harness_side(exc) else ""
             res.error = {"step": current, "line": _line_of(sc, current), "message": str(exc),
                          "kind": type(exc).__name__, "log_tail": tail, "blame": blame}
-            ctx.check(CheckResult.error(f"step:{current}", str(exc), blame=blame))
+            ctx.check(CheckResult.error(CheckName("step", subject=current), str(exc), blame=blame))
         except Exception as exc:  # a bug in the harness: this scenario is an ERROR, the run goes on
             where = sdir / "internal-error.txt"
             where.write_text(traceback.format_exc())
             message = f"internal error ({type(exc).__name__}: {exc}); traceback in {where.name}"
             res.error = {"step": current, "line": _line_of(sc, current), "message": message,
                          "kind": "internal", "blame": "harness"}
-            ctx.check(CheckResult.error(f"step:{current}", message, blame="harness"))
+            ctx.check(CheckResult.error(CheckName("step", subject=current), message, blame="harness"))
             ctx.artifacts["internal_error"] = where.name
         except KeyboardInterrupt:
             interrupted = True
             res.error = {"step": current, "line": _line_of(sc, current), "message": "interrupted",
                          "kind": "interrupted"}
-            ctx.check(CheckResult.error(f"step:{current}", "the run was interrupted"))
+            ctx.check(CheckResult.error(CheckName("step", subject=current), "the run was interrupted"))
         finally:
             ctx.end_window()
             if res.error is not None:
@@ -203,15 +204,16 @@ class Runner:
             except PartyTimeout:
                 where = f"{target.host}:{target.port}/{target.transport}"
                 ctx.registrations[name] = {"account": spec.account, "code": None, "reason": "no response"}
-                ctx.check(CheckResult("register:" + name, Verdict.FAIL, "no response", 200, op="==", unit="SIP",
-                                      detail=f"no answer from {where} to REGISTER within "
-                                             f"{ctx.threshold('register_timeout_s')} s: the PBX is unreachable, or "
-                                             "the target profile's address, port or transport is wrong"))
+                ctx.check(CheckResult.of(CheckName("register", subject=name), Verdict.FAIL, "no response", 200, op="==",
+                                         unit="SIP", detail=f"no answer from {where} to REGISTER within "
+                                         f"{ctx.threshold('register_timeout_s')} s: the PBX is unreachable, or "
+                                         "the target profile's address, port or transport is wrong"))
                 ok = False
                 continue
             ctx.registrations[name] = {"account": spec.account, "code": reg.code, "reason": reg.reason}
-            ctx.check(CheckResult("register:" + name, Verdict.PASS if reg.ok else Verdict.FAIL, reg.code, 200,
-                                  op="==", unit="SIP", detail="" if reg.ok else _reg_hint(reg.code, reg.reason)))
+            ctx.check(CheckResult.of(CheckName("register", subject=name), Verdict.PASS if reg.ok else Verdict.FAIL,
+                                     reg.code, 200, op="==", unit="SIP",
+                                     detail="" if reg.ok else _reg_hint(reg.code, reg.reason)))
             ok = ok and reg.ok
         if not ok:
             raise StepFailed("registration failed; the scenario's steps were not run")
@@ -314,7 +316,7 @@ class Runner:
         try:
             self.lab.check()
         except LabError as exc:
-            ctx.check(CheckResult.error("lab", str(exc)))
+            ctx.check(CheckResult.error(CheckName("lab"), str(exc)))
 
     def _logs(self, ctx: RunContext) -> dict[str, str]:
         out = {}

@@ -22,10 +22,10 @@ from harness.contracts.target import Target, load_target
 from harness.lab.config import LabConfig
 from harness.lab.stack import LabStack
 from harness.scenarios.loader import load_paths
-from harness.scenarios.model import Scenario
 from harness.scenarios.runner import Runner, RunSink
+from harness.scenarios.scenario_model import Scenario
 
-__all__ = ["check_accounts", "default_run_dir", "default_sinks", "lab_running", "preflight", "resolve_target",
+__all__ = ["check_accounts", "default_run_dir", "lab_running", "preflight", "resolve_target",
            "run_session"]
 
 
@@ -36,23 +36,6 @@ def default_run_dir(base: Path = Path("reports")) -> Path:
         out = base / (time.strftime("run-%Y%m%d-%H%M%S") + f"-{n}")
         n += 1
     return out
-
-
-def default_sinks(settings: Settings) -> list[RunSink]:
-    """Subscribers to every run: the findings store, then the HTML report (which reads the store's
-    ``findings.json``), each when it is part of this build."""
-    import importlib
-
-    sinks: list[RunSink] = []
-    for module in ("harness.findings.sink", "harness.report.sink"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and module.startswith(exc.name):
-                continue
-            raise
-        sinks.append(mod.make_sink(settings))
-    return sinks
 
 
 def check_accounts(scenarios: list[Scenario], target: Target) -> None:

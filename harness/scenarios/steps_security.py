@@ -11,20 +11,21 @@ hung up at once. A PASS needs positive evidence: what could not be measured is a
       - toll_fraud: {account: caller}                 # steps_security_tollfraud.py
       - enumeration: {methods: [REGISTER, INVITE]}    # steps_security_enumeration.py
       - header_leakage: {}
-      - transport_security: {tls: offered, srtp: offered, plaintext: allowed}
+      - transport_security: {tls: offered, srtp: offered, plaintext: allowed}   # steps_security_transport.py
       - weak_passwords: {}
       - robustness: {}
       - brute_force: {attempts: 10}        # last: it may get the probing source blocked (steps_security_bruteforce.py)
 
-The shared helpers (:func:`finding`, :func:`finding_error`) are in ``steps_security_base.py``.
+The shared helpers (:func:`finding`, :func:`finding_error`, :func:`security_check`) are in
+``steps_security_base.py``.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from harness.contracts.checkname import CheckName
 from harness.contracts.target import Account
 from harness.contracts.verdict import CheckResult
 from harness.contracts.yamlsrc import Fields
@@ -33,31 +34,28 @@ from harness.probes.client import Exchange
 from harness.probes.leakage import version_leaks
 from harness.probes.malformed import PROBES, Addressing, broken_sdp_body, probe_names
 from harness.probes.passwords import weakness
-from harness.probes.sdp import media
-from harness.probes.session import default_port
-from harness.probes.uac import CallResult, place_call, register, sdp_offer
+from harness.probes.probe_uac import CallResult, place_call, register
 from harness.scenarios.context import RunContext
 from harness.scenarios.registry import ParseScope, step
+from harness.scenarios.steps_probe import ProbeStep, pick_account, probe_session
 from harness.scenarios.steps_security_base import (
-    DEFAULT_EXTERNAL,
     GUEST_DOMAIN,
-    SEVERITIES,
     callee_uri,
     finding,
     finding_error,
-    judged,
     need_account,
     open_probe,
+    security_check,
     wrong_password,
 )
-from harness.scenarios.steps_security_bruteforce import BruteForce
-from harness.scenarios.steps_security_enumeration import ENUM_METHODS, Enumeration
-from harness.scenarios.steps_security_tollfraud import TollFraud
-from harness.scenarios.steps_system import ProbeStep, pick_account, probe_session
 
-__all__ = ["DEFAULT_EXTERNAL", "ENUM_METHODS", "GUEST_DOMAIN", "SEVERITIES", "AuthEnforced", "BruteForce",
-           "Enumeration", "HeaderLeakage", "Robustness", "TollFraud", "TransportSecurity", "WeakPasswords",
-           "finding", "finding_error", "judged"]
+__all__ = ["AuthEnforced", "HeaderLeakage", "Robustness", "WeakPasswords"]
+
+REGISTER_WITHOUT_CREDENTIALS = security_check("auth", "register_without_credentials")
+REGISTER_WRONG_PASSWORD = security_check("auth", "register_wrong_password")
+HEADER_LEAKAGE = security_check("header_leakage")
+PASSWORDS = security_check("passwords", "profile")
+ROBUSTNESS_BASELINE = security_check("robustness", "baseline")
 
 
 def _refused(call: CallResult) -> bool:
@@ -89,50 +87,51 @@ class AuthEnforced(ProbeStep):
                    f.opt("allow_guest_calls", bool, False), f.number("timeout_ms", 3000, low=100, high=30000) / 1000.0)
 
     def run(self, ctx: RunContext) -> None:
-        acc = need_account(ctx, self.account, "auth:register_without_credentials", "critical")
+        acc = need_account(ctx, self.account, REGISTER_WITHOUT_CREDENTIALS, "critical")
         if acc is None:
             return
         callee = callee_uri(ctx, self.to, acc)
         with probe_session(ctx, packets=80, timeout_s=self.timeout_s, isolated=True) as ps:
-            probe = open_probe(ctx, ps, "auth:register_without_credentials", "critical")
+            probe = open_probe(ctx, ps, REGISTER_WITHOUT_CREDENTIALS, "critical")
             if probe is None:
                 return
             self._register(ctx, probe, acc)
             wrong = wrong_password()
-            for name, sev, kw in (
-                    ("auth:invite_without_credentials", "critical", {"from_user": acc.username}),
-                    ("auth:invite_wrong_password", "critical",
+            for what, sev, kw in (
+                    ("invite_without_credentials", "critical", {"from_user": acc.username}),
+                    ("invite_wrong_password", "critical",
                      {"from_user": acc.username, "auth": (acc.auth_username, wrong)}),
-                    ("auth:invite_from_unknown_domain", "info" if self.allow_guest_calls else "medium",
+                    ("invite_from_unknown_domain", "info" if self.allow_guest_calls else "medium",
                      {"from_user": "anonymous", "from_domain": GUEST_DOMAIN})):
-                call = place_call(probe, callee, note=name, timeout=ctx.remaining(self.timeout_s), **kw)
-                ctx.check(self._judge_call(name, sev, call, callee, name.endswith("unknown_domain")))
+                name = security_check("auth", what)
+                call = place_call(probe, callee, note=f"auth:{what}", timeout=ctx.remaining(self.timeout_s), **kw)
+                ctx.check(self._judge_call(name, sev, call, callee, what.endswith("unknown_domain")))
 
     def _register(self, ctx: RunContext, probe: SipProbe, acc: Account) -> None:
         t = ctx.remaining(self.timeout_s)
         reg = register(probe, acc.username, None, note="REGISTER without credentials", timeout=t)
         code = reg.code
         if code is None:
-            ctx.check(finding_error("auth:register_without_credentials", "no answer to REGISTER", "critical", reg.refs))
+            ctx.check(finding_error(REGISTER_WITHOUT_CREDENTIALS, "no answer to REGISTER", "critical", reg.refs))
         else:
             if 200 <= code < 300:  # a binding was made without a password: take it away again
                 register(probe, acc.username, None, expires=0, note="remove the unauthenticated binding", timeout=t)
-            ctx.check(finding("auth:register_without_credentials", code >= 300, code, "401/407 or refused",
+            ctx.check(finding(REGISTER_WITHOUT_CREDENTIALS, code >= 300, code, "401/407 or refused",
                               "critical", f"REGISTER {acc.username} without credentials: {reg.exchanges[-1].summary()}",
                               reg.refs))
         reg = register(probe, acc.username, wrong_password(), auth_user=acc.auth_username,
                        note="REGISTER with a wrong password", timeout=t)
         code = reg.code
         if code is None:
-            ctx.check(finding_error("auth:register_wrong_password", "no answer to REGISTER", "critical", reg.refs))
+            ctx.check(finding_error(REGISTER_WRONG_PASSWORD, "no answer to REGISTER", "critical", reg.refs))
             return
         if 200 <= code < 300:
             register(probe, acc.username, wrong_password(), auth_user=acc.auth_username, expires=0,
                      note="remove the binding the wrong password made", timeout=t)
-        ctx.check(finding("auth:register_wrong_password", code >= 300 and len(reg.exchanges) == 2, code,
+        ctx.check(finding(REGISTER_WRONG_PASSWORD, code >= 300 and len(reg.exchanges) == 2, code,
                           "refused", "critical", _reg_detail(reg.exchanges), reg.refs))
 
-    def _judge_call(self, name: str, severity: str, call: CallResult, callee: str, guest: bool) -> CheckResult:
+    def _judge_call(self, name: CheckName, severity: str, call: CallResult, callee: str, guest: bool) -> CheckResult:
         if call.final is None and not call.rang and not call.answered:
             return finding_error(name, f"no final answer to the INVITE ({call.outcome()})", severity, call.refs)
         ok = _refused(call) or (guest and self.allow_guest_calls)
@@ -168,7 +167,7 @@ class HeaderLeakage(ProbeStep):
 
     def run(self, ctx: RunContext) -> None:
         with probe_session(ctx, packets=24, timeout_s=self.timeout_s, isolated=True) as ps:
-            probe = open_probe(ctx, ps, "header_leakage", "medium")
+            probe = open_probe(ctx, ps, HEADER_LEAKAGE, "medium")
             if probe is None:
                 return
             t = ctx.remaining(self.timeout_s)
@@ -180,12 +179,12 @@ class HeaderLeakage(ProbeStep):
         headers = [h for e in exchanges for r in e.replies for h in r.msg.headers]
         refs = [e.ref for e in exchanges]
         if not any(e.replies for e in exchanges):
-            ctx.check(finding_error("header_leakage", "the PBX answered none of the probes", "medium", refs))
+            ctx.check(finding_error(HEADER_LEAKAGE, "the PBX answered none of the probes", "medium", refs))
             return
         leaks = version_leaks(headers)
         severity = "medium" if any(lk.severity == "medium" for lk in leaks) else "low"
         shown = sorted({f"{h}: {v}" for h, v in headers if h.lower() in ("server", "user-agent")})
-        ctx.check(finding("header_leakage", not leaks, "; ".join(f"{lk.header}: {lk.value}" for lk in leaks) or "none",
+        ctx.check(finding(HEADER_LEAKAGE, not leaks, "; ".join(f"{lk.header}: {lk.value}" for lk in leaks) or "none",
                           "no product or version", severity,
                           ("reveals " + ", ".join(f"{lk.product or 'product'} {lk.version}".strip() for lk in leaks))
                           if leaks else f"seen: {'; '.join(shown) or 'no Server/User-Agent header'}", refs,
@@ -207,124 +206,13 @@ class WeakPasswords:
     def run(self, ctx: RunContext) -> None:
         accounts = list(ctx.target.accounts.values())
         if not accounts:
-            ctx.check(finding_error("passwords:profile", "the target profile has no accounts", "high"))
+            ctx.check(finding_error(PASSWORDS, "the target profile has no accounts", "high"))
             return
         weak = [(a, why) for a in accounts
                 if (why := weakness(a.auth_username, a.password.reveal(), min_length=self.min_length))]
-        ctx.check(finding("passwords:profile", not weak, len(weak), 0, "high",
+        ctx.check(finding(PASSWORDS, not weak, len(weak), 0, "high",
                           "; ".join(f"{a.name} ({a.username}): {why}" for a, why in weak)
                           or f"{len(accounts)} accounts checked", weak_accounts=[a.name for a, _ in weak]))
-
-
-# ---- transport security ----------------------------------------------------------------------------------
-POLICY = ("required", "offered", "optional")
-
-
-@step("transport_security")
-@dataclass(frozen=True)
-class TransportSecurity(ProbeStep):
-    """Is TLS offered? Is SRTP (SDES) offered, or required? Is plaintext SIP accepted?
-
-    ``tls`` and ``srtp`` say what the policy wants (required, offered, optional; default offered);
-    ``plaintext: forbidden`` (a TLS-only policy) makes an answer over UDP or TCP a finding. The SRTP
-    probe calls go to ``to`` (default: a party of the scenario) as ``account``, over TLS when the PBX
-    offers it, and are hung up at once.
-    """
-
-    tls: str
-    srtp: str
-    plaintext: str
-    tls_port: int | None
-    account: str | None
-    to: str | None
-    timeout_s: float
-
-    @classmethod
-    def parse(cls, f: Fields, scope: ParseScope) -> TransportSecurity:
-        to = f.opt("to", (str, int), None)
-        return cls(f.choice("tls", POLICY, "offered"), f.choice("srtp", POLICY, "offered"),
-                   f.choice("plaintext", ("allowed", "forbidden"), "allowed"),
-                   f.integer("tls_port", None, low=1, high=65535), f.opt("account", str, None),
-                   None if to is None else str(to), f.number("timeout_ms", 3000, low=100, high=30000) / 1000.0)
-
-    def run(self, ctx: RunContext) -> None:
-        tls_port = self.tls_port or default_port(ctx.target, "tls")
-        with probe_session(ctx, packets=60, timeout_s=self.timeout_s, isolated=True) as ps:
-            tls_probe = self._tls(ctx, ps, tls_port)
-            self._plaintext(ctx, ps)
-            acc = need_account(ctx, self.account, "transport:srtp_offered", "medium")
-            if acc is None:
-                return
-            probe = tls_probe or open_probe(ctx, ps, "transport:srtp_offered", "medium")
-            if probe is None:
-                return
-            callee = callee_uri(ctx, self.to, acc)
-            self._srtp(ctx, probe, acc, callee, over_tls=tls_probe is not None)
-
-    def _tls(self, ctx: RunContext, ps: ProbeSession, port: int) -> SipProbe | None:
-        severity = {"required": "high", "offered": "medium", "optional": "info"}[self.tls]
-        try:
-            probe = ps.probe("tls", port=port)
-        except ProbeConnectError as exc:
-            ctx.check(finding("transport:tls_offered", self.tls == "optional", "not offered", "offered", severity,
-                              f"no TLS at {ps.scope.address}:{port}: {exc.reason}; SIP and SDES keys travel in clear"))
-            return None
-        ex = probe.request("OPTIONS", f"sip:{ctx.target.host}:{port};transport=tls", from_user="probe",
-                           timeout=ctx.remaining(self.timeout_s), note="TLS offered?")
-        ok = ex.rtt_ms is not None
-        ctx.check(finding("transport:tls_offered", ok or self.tls == "optional", "offered" if ok else "handshake only",
-                          "offered", severity, f"TLS at {ps.scope.address}:{port}: {ex.summary()}", [ex.ref]))
-        return probe if ok else None
-
-    def _plaintext(self, ctx: RunContext, ps: ProbeSession) -> None:
-        forbidden = self.plaintext == "forbidden"
-        accepted, refs, notes = [], [], []
-        for tp in ("udp", "tcp"):
-            try:
-                probe = ps.probe(tp)
-            except ProbeConnectError as exc:
-                notes.append(f"{tp.upper()}: {exc.reason}")
-                continue
-            ex = probe.request("OPTIONS", probe.server_uri(), from_user="probe", timeout=ctx.remaining(self.timeout_s),
-                               note=f"plaintext {tp.upper()} accepted?")
-            refs.append(ex.ref)
-            notes.append(f"{tp.upper()}: {ex.summary()}")
-            if ex.status is not None and ex.status < 400:
-                accepted.append(tp.upper())
-        ok = not (forbidden and accepted)
-        ctx.check(finding("transport:plaintext_sip", ok, ", ".join(accepted) or "refused",
-                          "refused" if forbidden else "allowed by policy", "high" if forbidden else "info",
-                          "; ".join(notes), refs))
-
-    def _srtp(self, ctx: RunContext, probe: SipProbe, acc: Account, callee: str, *, over_tls: bool) -> None:
-        auth = (acc.auth_username, acc.password.reveal())
-        t = ctx.remaining(self.timeout_s)
-        host = probe.local[0]
-        port = 20000 + 2 * secrets.randbelow(10000)
-        via = "over TLS" if over_tls else f"over {probe.channel.transport.upper()} (keys in clear: no TLS)"
-        secure = place_call(probe, callee, from_user=acc.username, auth=auth, body=sdp_offer(host, port, srtp=True),
-                            cancel_on_ring=False, timeout=t, note="SRTP offered (RTP/SAVP + a=crypto)?")
-        plain = place_call(probe, callee, from_user=acc.username, auth=auth, body=sdp_offer(host, port, srtp=False),
-                           cancel_on_ring=False, timeout=t, note="SRTP required (plain RTP/AVP refused)?")
-        for call in (secure, plain):
-            if call.final in (404, 480, 408) or call.final is None:
-                ctx.check(finding_error("transport:srtp_offered",
-                                        f"the callee {callee} did not take the probe call ({call.outcome()}): "
-                                        "SRTP cannot be judged", "medium", secure.refs + plain.refs))
-                return
-        answer = media(secure.answer.body) if secure.answer is not None else []
-        srtp_ok = any(m.srtp for m in answer)
-        sev_offer = {"required": "high", "offered": "medium", "optional": "info"}[self.srtp]
-        ctx.check(finding("transport:srtp_offered", srtp_ok or self.srtp == "optional",
-                          "accepted" if srtp_ok else "not accepted", "accepted", sev_offer,
-                          f"SDES offer {via}: {secure.outcome()}" +
-                          (f"; answer {', '.join(m.proto for m in answer)}" if answer else ""),
-                          secure.refs))
-        plain_refused = not plain.answered
-        ctx.check(finding("transport:srtp_required", plain_refused or self.srtp != "required",
-                          "required" if plain_refused else "not required", "required" if self.srtp == "required"
-                          else f"{self.srtp} by policy", "high" if self.srtp == "required" else "info",
-                          f"plain RTP offer: {plain.outcome()}", plain.refs))
 
 
 # ---- robustness ------------------------------------------------------------------------------------------
@@ -357,19 +245,19 @@ class Robustness(ProbeStep):
     def run(self, ctx: RunContext) -> None:
         chosen = [p for p in PROBES if p.name in self.probes]
         with probe_session(ctx, packets=len(chosen) * 12 + 8, timeout_s=self.alive_timeout_s, isolated=True) as ps:
-            probe = open_probe(ctx, ps, "robustness:baseline", "high")
+            probe = open_probe(ctx, ps, ROBUSTNESS_BASELINE, "high")
             if probe is None:
                 return
             base = probe.request("OPTIONS", probe.server_uri(), from_user="probe", note="robustness: alive before?",
                                  timeout=ctx.remaining(self.alive_timeout_s))
             if base.rtt_ms is None:
-                ctx.check(finding_error("robustness:baseline", "the PBX does not answer OPTIONS before any probe",
+                ctx.check(finding_error(ROBUSTNESS_BASELINE, "the PBX does not answer OPTIONS before any probe",
                                         "high", [base.ref]))
                 return
             acc = pick_account(ctx, self.account)
             dead_after = ""
             for p in chosen:
-                name = f"robustness:{p.name}"
+                name = security_check("robustness", p.name)
                 if dead_after:
                     ctx.check(finding_error(name, f"not run: the PBX stopped answering after {dead_after}", "high"))
                     continue

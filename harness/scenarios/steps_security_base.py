@@ -1,6 +1,6 @@
 """What every security step shares: the shape of a security check and the small helpers around probes.
 
-A security check is named ``security:<area>:<what>`` and carries ``metrics["severity"]``,
+A security check is named ``security:<area>:<what>`` (:func:`security_check`) and carries ``metrics["severity"]``,
 ``metrics["category"] = "security"`` and ``metrics["evidence"]`` (the numbered exchanges in
 ``probes-evidence.txt``). The steps themselves live in ``steps_security*.py``.
 """
@@ -11,19 +11,25 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from harness.contracts.checkname import CheckName
 from harness.contracts.target import Account
 from harness.contracts.verdict import CheckResult, Verdict
 from harness.probes import ProbeConnectError, ProbeSession, SipProbe
 from harness.scenarios.context import RunContext
-from harness.scenarios.steps_system import EVIDENCE_FILE, pick_account
+from harness.scenarios.steps_probe import EVIDENCE_FILE, pick_account
 
 __all__ = ["DEFAULT_EXTERNAL", "GUEST_DOMAIN", "SEVERITIES", "callee_uri", "finding", "finding_error",
-           "judged", "need_account", "open_probe", "wrong_password"]
+           "judged", "need_account", "open_probe", "security_check", "wrong_password"]
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 #: +44 1632 960xxx is reserved by Ofcom for drama: it reaches no one if a PBX does let the call out
 DEFAULT_EXTERNAL = "00441632960123"
 GUEST_DOMAIN = "guest.invalid"  # RFC 2606: never resolves
+
+
+def security_check(area: str, what: str = "") -> CheckName:
+    """The name of a security check: ``security:<area>`` or ``security:<area>:<what>``."""
+    return CheckName("security", subject=area, metric=what)
 
 
 def _security_metrics(severity: str, refs: Iterable[int], **metrics: Any) -> dict[str, Any]:
@@ -33,22 +39,22 @@ def _security_metrics(severity: str, refs: Iterable[int], **metrics: Any) -> dic
             "evidence": {"file": EVIDENCE_FILE, "exchanges": list(refs)}, **metrics}
 
 
-def finding(name: str, ok: bool, value: Any, threshold: Any, severity: str, detail: str = "",
+def finding(name: CheckName, ok: bool, value: Any, threshold: Any, severity: str, detail: str = "",
             refs: Iterable[int] = (), **metrics: Any) -> CheckResult:
     """A security check: PASS or FAIL, with what is at stake and where its evidence is."""
-    return CheckResult(f"security:{name}", Verdict.PASS if ok else Verdict.FAIL, value, threshold, "", "==", detail,
-                       _security_metrics(severity, refs, **metrics))
+    return CheckResult.of(name, Verdict.PASS if ok else Verdict.FAIL, value, threshold, "", "==", detail,
+                          _security_metrics(severity, refs, **metrics))
 
 
-def finding_error(name: str, detail: str, severity: str, refs: Iterable[int] = (), threshold: Any = None,
+def finding_error(name: CheckName, detail: str, severity: str, refs: Iterable[int] = (), threshold: Any = None,
                   **metrics: Any) -> CheckResult:
     """Nothing could be judged (no answer at all, no callee): ERROR, never a PASS."""
-    c = CheckResult.error(f"security:{name}", detail, threshold)
+    c = CheckResult.error(name, detail, threshold)
     c.metrics = _security_metrics(severity, refs, **metrics)
     return c
 
 
-def judged(name: str, verdict: Verdict, value: Any, threshold: Any, severity: str, detail: str,
+def judged(name: CheckName, verdict: Verdict, value: Any, threshold: Any, severity: str, detail: str,
            refs: Iterable[int] = (), **metrics: Any) -> CheckResult:
     """A security check whose verdict was decided elsewhere (PASS, FAIL or ERROR)."""
     if verdict is Verdict.ERROR:
@@ -74,14 +80,14 @@ def callee_uri(ctx: RunContext, to: str | None, avoid: Account | None) -> str:
     return ctx.target.aor(acc.username if acc else "2001")
 
 
-def need_account(ctx: RunContext, name: str | None, check: str, severity: str) -> Account | None:
+def need_account(ctx: RunContext, name: str | None, check: CheckName, severity: str) -> Account | None:
     acc = pick_account(ctx, name)
     if acc is None:
         ctx.check(finding_error(check, "the target profile has no account to probe with", severity))
     return acc
 
 
-def open_probe(ctx: RunContext, ps: ProbeSession, check: str, severity: str, **kw: Any) -> SipProbe | None:
+def open_probe(ctx: RunContext, ps: ProbeSession, check: CheckName, severity: str, **kw: Any) -> SipProbe | None:
     try:
         return ps.probe(**kw)
     except ProbeConnectError as exc:

@@ -26,15 +26,15 @@ from harness.contracts.target import Account
 from harness.contracts.yamlsrc import Fields
 from harness.probes import ProbeConnectError, ProbeSession, SipProbe
 from harness.probes.bruteforce import Attempt, Limits, Observation, judge
-from harness.probes.uac import register
+from harness.probes.probe_uac import register
 from harness.scenarios.context import RunContext
 from harness.scenarios.registry import ParseScope, step
-from harness.scenarios.steps_security_base import judged, need_account, open_probe, wrong_password
-from harness.scenarios.steps_system import ProbeStep, probe_session
+from harness.scenarios.steps_probe import ProbeStep, probe_session
+from harness.scenarios.steps_security_base import judged, need_account, open_probe, security_check, wrong_password
 
 __all__ = ["BruteForce"]
 
-NAME = "brute_force:protection"
+NAME = security_check("brute_force", "protection")
 
 
 @step("brute_force")

@@ -19,11 +19,11 @@ from harness.contracts.yamlsrc import Fields
 from harness.probes import SipProbe
 from harness.probes.client import Exchange
 from harness.probes.enumeration import Sample, compare, missing_users, sample_of
-from harness.probes.uac import place_call, register
+from harness.probes.probe_uac import place_call, register
 from harness.scenarios.context import RunContext
 from harness.scenarios.registry import ParseScope, step
-from harness.scenarios.steps_security_base import finding, finding_error, open_probe, wrong_password
-from harness.scenarios.steps_system import ProbeStep, probe_session
+from harness.scenarios.steps_probe import ProbeStep, probe_session
+from harness.scenarios.steps_security_base import finding, finding_error, open_probe, security_check, wrong_password
 
 __all__ = ["ENUM_METHODS", "Enumeration", "blocked_tail"]
 
@@ -76,7 +76,8 @@ class Enumeration(ProbeStep):
     def run(self, ctx: RunContext) -> None:
         existing = [a.username for a in ctx.target.accounts.values()][: self.users]
         if not existing:
-            ctx.check(finding_error("enumeration", "the target profile has no accounts to compare with", "medium"))
+            ctx.check(finding_error(security_check("enumeration"), "the target profile has no accounts to compare with",
+                                    "medium"))
             return
         known = {a.username for a in ctx.target.accounts.values()} | set(ctx.target.numbers.values())
         missing = missing_users(existing, known, len(existing))
@@ -85,13 +86,13 @@ class Enumeration(ProbeStep):
             # must not make the next method's probes go unanswered
             with probe_session(ctx, packets=self.rounds * 2 * len(existing) * 12, timeout_s=self.timeout_s,
                                isolated=True) as ps:
-                probe = open_probe(ctx, ps, f"enumeration:{method}", "medium")
+                probe = open_probe(ctx, ps, security_check("enumeration", method), "medium")
                 if probe is not None:
                     ctx.check(self._method(ctx, probe, method, existing, missing))
 
     def _method(self, ctx: RunContext, probe: SipProbe, method: str, existing: list[str],
                 missing: list[str]) -> CheckResult:
-        name = f"enumeration:{method}"
+        name = security_check("enumeration", method)
         samples: list[Sample] = []
         stopped = ""
         for r in range(1, self.rounds + 1):

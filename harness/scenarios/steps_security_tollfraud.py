@@ -19,14 +19,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.contracts.checkname import CheckName
 from harness.contracts.target import Account
 from harness.contracts.verdict import CheckResult
 from harness.contracts.yamlsrc import Fields
 from harness.probes import SipProbe
+from harness.probes.probe_uac import CallResult, place_call
 from harness.probes.tollfraud import FORMATS, Outcome, RefusalPolicy, classify, dial_strings, verdict_of
-from harness.probes.uac import CallResult, place_call
 from harness.scenarios.context import RunContext
 from harness.scenarios.registry import ParseScope, step
+from harness.scenarios.steps_probe import ProbeStep, probe_session
 from harness.scenarios.steps_security_base import (
     DEFAULT_EXTERNAL,
     GUEST_DOMAIN,
@@ -34,10 +36,14 @@ from harness.scenarios.steps_security_base import (
     finding_error,
     need_account,
     open_probe,
+    security_check,
 )
-from harness.scenarios.steps_system import ProbeStep, probe_session
 
 __all__ = ["TollFraud"]
+
+UNAUTHENTICATED = security_check("toll_fraud", "unauthenticated")
+OPEN_RELAY = security_check("toll_fraud", "open_relay")
+AUTHENTICATED = security_check("toll_fraud", "authenticated")
 
 
 @dataclass
@@ -107,10 +113,10 @@ class TollFraud(ProbeStep):
     def run(self, ctx: RunContext) -> None:
         number = self.number or ctx.target.numbers.get("external") or DEFAULT_EXTERNAL
         dials = dial_strings(number, self.formats)
-        acc = need_account(ctx, self.account, "toll_fraud:authenticated", "high")
+        acc = need_account(ctx, self.account, AUTHENTICATED, "high")
         calls = len(dials) * (3 if acc is not None else 1) + 1
         with probe_session(ctx, packets=calls * 12, timeout_s=self.timeout_s, isolated=True) as ps:
-            probe = open_probe(ctx, ps, "toll_fraud:unauthenticated", "critical")
+            probe = open_probe(ctx, ps, UNAUTHENTICATED, "critical")
             if probe is None:
                 return
             t_end = time.monotonic() + self.max_s
@@ -120,17 +126,17 @@ class TollFraud(ProbeStep):
                 unauth.append((f"spoofing {acc.username}", {"from_user": acc.username}))
             got = self._probe(ctx, probe, [(fmt, ctx.target.aor(d)) for fmt, d in dials], unauth,
                               authenticated=False, t_end=t_end)
-            ctx.check(self._judge("toll_fraud:unauthenticated", "critical", got, authenticated=False,
+            ctx.check(self._judge(UNAUTHENTICATED, "critical", got, authenticated=False,
                                   policy=self.policy_for(ctx)))
             fmt0, dial0 = dials[0]
             got = self._probe(ctx, probe, [(fmt0, f"sip:{dial0}@pstn.invalid")], [("unknown domain", guest)],
                               authenticated=False, t_end=t_end)
-            ctx.check(self._judge("toll_fraud:open_relay", "critical", got, authenticated=False,
+            ctx.check(self._judge(OPEN_RELAY, "critical", got, authenticated=False,
                                   policy=self.policy_for(ctx)))
             if acc is not None:
                 got = self._probe(ctx, probe, [(fmt, ctx.target.aor(d)) for fmt, d in dials],
                                   [(f"as {acc.name}", self._auth(acc))], authenticated=True, t_end=t_end)
-                check = self._judge("toll_fraud:authenticated", "high", got, authenticated=True,
+                check = self._judge(AUTHENTICATED, "high", got, authenticated=True,
                                     policy=self.policy_for(ctx))
                 check.detail = f"as {acc.name}: " + check.detail
                 ctx.check(check)
@@ -161,7 +167,7 @@ class TollFraud(ProbeStep):
                 waited_out = outcome.kind == "not_refused" and call.cancelled
         return got
 
-    def _judge(self, name: str, severity: str, got: _Probed, *, authenticated: bool,
+    def _judge(self, name: CheckName, severity: str, got: _Probed, *, authenticated: bool,
                policy: RefusalPolicy | None = None) -> CheckResult:
         policy = policy or self.policy
         outcomes = [o for _, _, _, o in got.calls]

@@ -1,8 +1,9 @@
-"""System suite steps: is the PBX reachable, how fast does it answer, does media flow, is TLS sound.
+"""System suite steps: is the PBX reachable, how fast does it answer, does media flow, is its DNS and clock
+sound (its TLS certificate: ``steps_tls.py``).
 
-Each step probes with raw SIP (:mod:`harness.probes`), bounded in packets and time, and adds one
-check per question. Thresholds come from the step's parameters, else the scenario's or the target
-profile's ``thresholds:`` (same key), else the defaults below::
+Each step probes with raw SIP (:mod:`harness.probes`, through :func:`~harness.scenarios.steps_probe.probe_session`),
+bounded in packets and time, and adds one check per question. Thresholds come from the step's parameters,
+else the scenario's or the target profile's ``thresholds:`` (same key), else the defaults::
 
     steps:
       - reachability: {transports: [udp, tcp, tls]}
@@ -21,77 +22,29 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from harness.contracts.checkname import CheckName
 from harness.contracts.errors import HarnessError
-from harness.contracts.target import TRANSPORTS, Account, Target
+from harness.contracts.target import TRANSPORTS
 from harness.contracts.verdict import CheckResult, Verdict
 from harness.contracts.yamlsrc import Fields
-from harness.probes import EvidenceLog, ProbeConnectError, ProbeSession, tlscheck
+from harness.probes import ProbeConnectError, ProbeSession
+from harness.probes.probe_session import default_port
+from harness.probes.probe_uac import register
 from harness.probes.sanity import date_skew, resolve
-from harness.probes.scope import ProbeScope, is_ip_literal
-from harness.probes.session import default_port
+from harness.probes.scope import is_ip_literal
 from harness.probes.timing import percentile, summarize
-from harness.probes.uac import register
 from harness.scenarios.context import RunContext
 from harness.scenarios.registry import ParseScope, step
+from harness.scenarios.steps_probe import ProbeStep, limit, pick_account, probe_session, transport_param
 
-__all__ = ["EVIDENCE_FILE", "ProbeStep", "evidence_log", "limit", "pick_account", "probe_session"]
+__all__: list[str] = []  # steps are reached through the registry
 
-EVIDENCE_FILE = "probes-evidence.txt"
-
-# ---- shared by the system and security steps ---------------------------------------------------------
-def limit(ctx: RunContext, key: str, param: float | None) -> float:
-    """A threshold: the step's parameter, else scenario/profile ``thresholds[key]``, else the default
-    (:data:`harness.contracts.thresholds.DEFAULT_THRESHOLDS`)."""
-    return float(ctx.threshold(key, param))
-
-
-def evidence_log(ctx: RunContext) -> EvidenceLog:
-    """The scenario's one evidence file, shared by all its probe steps (exchange numbers run on)."""
-    log = ctx.extra.get("probe_evidence")
-    if not isinstance(log, EvidenceLog):
-        log = EvidenceLog(ctx.out_dir / EVIDENCE_FILE,
-                          secrets=[a.password.reveal() for a in ctx.target.accounts.values()])
-        ctx.extra["probe_evidence"] = log
-        ctx.artifacts["evidence:probes"] = EVIDENCE_FILE
-    return log
-
-
-class ProbeStep:
-    """A step that sends raw probes: before anything starts, the target must resolve to addresses a
-    probe may use, or the run stops with an input error (exit 2)."""
-
-    @staticmethod
-    def preflight(target: Target) -> None:
-        ProbeScope.for_target(target)
-
-
-def probe_session(ctx: RunContext, packets: int, timeout_s: float, *, isolated: bool = False) -> ProbeSession:
-    """A probe session toward the target; refuses (ProbeScopeError) any address but it and loopback.
-
-    ``isolated``: on loopback, probe from an address of the session's own (see ProbeSession).
-    """
-    return ProbeSession(ctx.target, evidence_log(ctx), packets=packets, timeout=ctx.remaining(timeout_s),
-                        isolated=isolated)
-
-
-def pick_account(ctx: RunContext, name: str | None) -> Account | None:
-    """The named profile account, else ``caller``, else the first one; None when the profile has none."""
-    accounts = ctx.target.accounts
-    if name is not None:
-        return ctx.target.account(name)  # ProfileError names the known accounts
-    if "caller" in accounts:
-        return accounts["caller"]
-    return next(iter(accounts.values()), None)
-
-
-def _transport_param(f: Fields, key: str = "transport") -> str | None:
-    value = f.opt(key, str, None)
-    if value is not None and value not in TRANSPORTS:
-        raise f.fail(key, f"must be one of {', '.join(TRANSPORTS)}, got {value!r}")
-    return value
+OPTIONS_RTT = CheckName("options_rtt")
+REGISTER_TIME = CheckName("register_time")
+DNS = CheckName("dns")
+CLOCK_SKEW = CheckName("clock", metric="skew")
 
 
 # ---- reachability ----------------------------------------------------------------------------------------
@@ -133,13 +86,13 @@ class Reachability(ProbeStep):
                 ctx.check(self._one(ctx, ps, tp, port))
 
     def _one(self, ctx: RunContext, ps: ProbeSession, tp: str, port: int) -> CheckResult:
-        name = f"reachability:{tp}"
+        name = CheckName("reachability", subject=tp)
         where = f"{ps.scope.address}:{port}"
         configured = tp == ctx.target.transport or tp in dict(self.ports)
         try:
             probe = ps.probe(tp, port=port)
         except ProbeConnectError as exc:
-            return CheckResult(name, Verdict.FAIL, exc.reason, "answers", op="==", detail=(
+            return CheckResult.of(name, Verdict.FAIL, exc.reason, "answers", op="==", detail=(
                 f"{tp.upper()} {where}: {exc.reason}" + ("" if configured else
                                                          " (not offered: the profile does not name this transport)")),
                 metrics={"port": port, "configured": configured})
@@ -149,9 +102,9 @@ class Reachability(ProbeStep):
                                timeout=ctx.remaining(self.timeout_s), note=f"reachability {tp}")
             refs.append(ex.ref)
             if ex.error:
-                return CheckResult(name, Verdict.FAIL, ex.error, "answers", op="==",
-                                   detail=f"{tp.upper()} {where}: {ex.error}",
-                                   metrics={"port": port, "configured": configured, "evidence": refs})
+                return CheckResult.of(name, Verdict.FAIL, ex.error, "answers", op="==",
+                                      detail=f"{tp.upper()} {where}: {ex.error}",
+                                      metrics={"port": port, "configured": configured, "evidence": refs})
             if ex.rtt_ms is not None:
                 rtts.append(ex.rtt_ms)
                 codes.append(ex.status)
@@ -159,11 +112,11 @@ class Reachability(ProbeStep):
                    "rtt_ms": round(statistics.median(rtts), 3) if rtts else None, "codes": codes,
                    "evidence": refs}
         if not rtts:
-            return CheckResult(name, Verdict.FAIL, "no answer", "answers", op="==", metrics=metrics,
-                               detail=f"{tp.upper()} {where}: {self.probes} OPTIONS unanswered within "
-                                      f"{self.timeout_s:.1f} s each")
-        return CheckResult(name, Verdict.PASS, "answered", "answers", op="==", metrics=metrics,
-                           detail=f"{tp.upper()} {where}: {codes[-1]} in {metrics['rtt_ms']} ms")
+            return CheckResult.of(name, Verdict.FAIL, "no answer", "answers", op="==", metrics=metrics,
+                                  detail=f"{tp.upper()} {where}: {self.probes} OPTIONS unanswered within "
+                                         f"{self.timeout_s:.1f} s each")
+        return CheckResult.of(name, Verdict.PASS, "answered", "answers", op="==", metrics=metrics,
+                              detail=f"{tp.upper()} {where}: {codes[-1]} in {metrics['rtt_ms']} ms")
 
 
 # ---- OPTIONS round trip ----------------------------------------------------------------------------------
@@ -183,7 +136,7 @@ class OptionsRtt(ProbeStep):
     @classmethod
     def parse(cls, f: Fields, scope: ParseScope) -> OptionsRtt:
         return cls(f.integer("count", 20, low=2, high=200), f.number("interval_ms", 50, low=0, high=5000) / 1000.0,
-                   _transport_param(f), f.number("max_p50_ms", None, low=0), f.number("max_p95_ms", None, low=0),
+                   transport_param(f), f.number("max_p50_ms", None, low=0), f.number("max_p95_ms", None, low=0),
                    f.number("max_loss_pct", None, low=0, high=100),
                    f.number("timeout_ms", 1000, low=50, high=10000) / 1000.0)
 
@@ -194,7 +147,7 @@ class OptionsRtt(ProbeStep):
             try:
                 probe = ps.probe(self.transport)
             except ProbeConnectError as exc:
-                ctx.check(CheckResult.error("options_rtt:p50", f"cannot reach the PBX: {exc}"))
+                ctx.check(CheckResult.error(OPTIONS_RTT.with_metric("p50"), f"cannot reach the PBX: {exc}"))
                 return
             first = last = 0
             for i in range(self.count):
@@ -211,13 +164,14 @@ class OptionsRtt(ProbeStep):
         sent = len(rtts) + lost
         metrics: dict[str, Any] = {**summarize(rtts), "sent": sent, "lost": lost, "evidence": [first, last]}
         ctx.extra.setdefault("system", {})["options_rtt"] = metrics
-        ctx.check(CheckResult.compare("options_rtt:p50", percentile(rtts, 50), "<=",
+        ctx.check(CheckResult.compare(OPTIONS_RTT.with_metric("p50"), percentile(rtts, 50), "<=",
                                       limit(ctx, "options_rtt_p50_ms", self.max_p50_ms), "ms", metrics=metrics))
-        ctx.check(CheckResult.compare("options_rtt:p95", percentile(rtts, 95), "<=",
+        ctx.check(CheckResult.compare(OPTIONS_RTT.with_metric("p95"), percentile(rtts, 95), "<=",
                                       limit(ctx, "options_rtt_p95_ms", self.max_p95_ms), "ms", metrics=metrics))
         loss = round(100.0 * lost / sent, 2) if sent else None
-        ctx.check(CheckResult.compare("options_rtt:loss", loss, "<=", limit(ctx, "options_loss_pct", self.max_loss_pct),
-                                      "%", detail=f"{lost} of {sent} unanswered within {self.timeout_s:.1f} s"))
+        ctx.check(CheckResult.compare(OPTIONS_RTT.with_metric("loss"), loss, "<=",
+                                      limit(ctx, "options_loss_pct", self.max_loss_pct), "%",
+                                      detail=f"{lost} of {sent} unanswered within {self.timeout_s:.1f} s"))
 
 
 # ---- REGISTER response time ------------------------------------------------------------------------------
@@ -233,20 +187,20 @@ class RegisterTime(ProbeStep):
 
     @classmethod
     def parse(cls, f: Fields, scope: ParseScope) -> RegisterTime:
-        return cls(f.opt("account", str, None), _transport_param(f), f.number("max_ms", None, low=1),
+        return cls(f.opt("account", str, None), transport_param(f), f.number("max_ms", None, low=1),
                    f.number("timeout_ms", 3000, low=100, high=30000) / 1000.0)
 
     def run(self, ctx: RunContext) -> None:
         acc = pick_account(ctx, self.account)
         if acc is None:
-            ctx.check(CheckResult.error("register_time", "the target profile has no account to register"))
+            ctx.check(CheckResult.error(REGISTER_TIME, "the target profile has no account to register"))
             return
         threshold = limit(ctx, "register_time_ms", self.max_ms)
         with probe_session(ctx, packets=16, timeout_s=self.timeout_s) as ps:
             try:
                 probe = ps.probe(self.transport)
             except ProbeConnectError as exc:
-                ctx.check(CheckResult.error("register_time", f"cannot reach the PBX: {exc}", threshold, "ms"))
+                ctx.check(CheckResult.error(REGISTER_TIME, f"cannot reach the PBX: {exc}", threshold, "ms"))
                 return
             reg = register(probe, acc.username, acc.password.reveal(), auth_user=acc.auth_username,
                            note=f"REGISTER {acc.name}", timeout=ctx.remaining(self.timeout_s))
@@ -258,11 +212,12 @@ class RegisterTime(ProbeStep):
                    "transactions_ms": legs, "evidence": reg.refs}
         if reg.code != 200:
             code = reg.code
-            ctx.check(CheckResult("register_time", Verdict.FAIL if code else Verdict.ERROR, reg.total_ms, threshold,
-                                  "ms", "<=", metrics=metrics, detail=(
-                                      f"REGISTER {acc.name} ended with {code}" if code else "no answer to REGISTER")))
+            ctx.check(CheckResult.of(REGISTER_TIME, Verdict.FAIL if code else Verdict.ERROR, reg.total_ms, threshold,
+                                     "ms", "<=", metrics=metrics,
+                                     detail=f"REGISTER {acc.name} ended with {code}" if code else
+                                     "no answer to REGISTER"))
             return
-        ctx.check(CheckResult.compare("register_time", reg.total_ms, "<=", threshold, "ms", metrics=metrics,
+        ctx.check(CheckResult.compare(REGISTER_TIME, reg.total_ms, "<=", threshold, "ms", metrics=metrics,
                                       detail="challenge + authenticated REGISTER" if reg.challenged else ""))
 
 
@@ -291,12 +246,13 @@ class ExpectRtp(ProbeStep):
     def run(self, ctx: RunContext) -> None:
         leg = ctx.calls[self.alias]
         if leg.callee is None or leg.callee_call is None:
-            ctx.check(CheckResult.error(f"rtp:{self.alias}", "the callee is not a party of this scenario"))
+            ctx.check(CheckResult.error(CheckName("rtp", call=self.alias),
+                                        "the callee is not a party of this scenario"))
             return
         sides = ((leg.caller, leg.caller_call, leg.callee, leg.callee_call),
                  (leg.callee, leg.callee_call, leg.caller, leg.caller_call))
         for src, src_call, dst, dst_call in sides:
-            name = f"rtp:{src}->{dst}"
+            name = CheckName("rtp", direction=(src, dst))
             try:
                 sent, got = ctx.party(src).stats(src_call), ctx.party(dst).stats(dst_call)
             except HarnessError as exc:
@@ -309,94 +265,14 @@ class ExpectRtp(ProbeStep):
                 ctx.check(CheckResult.error(name, "RTP packets not counted", self.min_delivered_pct, "%"))
                 continue
             if tx < self.min_packets:
-                ctx.check(CheckResult(name, Verdict.ERROR, None, self.min_delivered_pct, "%", ">=",
-                                      f"{src} sent only {tx} packets (needs {self.min_packets}): the call was too "
-                                      "short to judge", metrics))
+                ctx.check(CheckResult.of(name, Verdict.ERROR, None, self.min_delivered_pct, "%", ">=",
+                                         f"{src} sent only {tx} packets (needs {self.min_packets}): the call was too "
+                                         "short to judge", metrics))
                 continue
             share = round(min(100.0, 100.0 * rx / tx), 1)
             ctx.check(CheckResult.compare(name, share, ">=", self.min_delivered_pct, "%",
                                           detail=f"{dst} received {rx} of the {tx} packets {src} sent, from "
                                                  f"{metrics['remote_rtp'] or '?'}", metrics=metrics))
-
-
-# ---- TLS certificate -------------------------------------------------------------------------------------
-@step("tls_certificate")
-@dataclass(frozen=True)
-class TlsCertificate(ProbeStep):
-    """The PBX's TLS certificate: chain, validity and expiry, host name, protocol versions.
-
-    ``name`` is the host name phones use (default: the profile's SIP domain, else its host);
-    ``ca_file`` a CA bundle for a private PBX (relative to the scenario file).
-    """
-
-    port: int | None
-    name: str | None
-    ca_file: str | None
-    min_days: float | None
-    timeout_s: float
-
-    @classmethod
-    def parse(cls, f: Fields, scope: ParseScope) -> TlsCertificate:
-        ca = f.opt("ca_file", str, None)
-        if ca is not None:
-            path = Path(ca) if Path(ca).is_absolute() else Path(scope.path).parent / ca
-            if not path.is_file():
-                raise f.fail("ca_file", f"CA file '{ca}' not found")
-            ca = str(path)
-        return cls(f.integer("port", None, low=1, high=65535), f.opt("name", str, None), ca,
-                   f.number("min_days", None, low=0, high=3650),
-                   f.number("timeout_ms", 3000, low=100, high=30000) / 1000.0)
-
-    def run(self, ctx: RunContext) -> None:
-        port = self.port or default_port(ctx.target, "tls")
-        with probe_session(ctx, packets=12, timeout_s=self.timeout_s) as ps:
-            name = self.name or ps.server_name
-            for c in tls_checks(ps, port, name, self.ca_file or ctx.target.tls_ca_file,
-                                limit(ctx, "tls_cert_min_days", self.min_days),
-                                self.timeout_s):
-                ctx.check(c)
-
-
-def tls_checks(ps: ProbeSession, port: int, name: str, ca_file: str | None, min_days: float,
-               timeout_s: float, prefix: str = "tls") -> list[CheckResult]:
-    """All TLS checks; a failed handshake is one FAIL and the certificate checks are not run."""
-    where = f"{ps.scope.address}:{port}"
-    try:
-        info = tlscheck.fetch(ps.scope, ps.budget, port, name, timeout_s)
-    except ProbeConnectError as exc:
-        return [CheckResult(f"{prefix}:handshake", Verdict.FAIL, exc.reason, "TLS handshake", op="==",
-                            detail=f"no TLS at {where}: {exc.reason}; certificate checks not run",
-                            metrics={"port": port})]
-    out = [CheckResult(f"{prefix}:handshake", Verdict.PASS, info.version, "TLS handshake", op="==",
-                       detail=f"{info.version} {info.cipher} at {where}",
-                       metrics={"port": port, "cipher": info.cipher})]
-    cert = tlscheck.decode(info.der)
-    subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
-    issuer = ", ".join(f"{k}={v}" for rdn in cert.get("issuer", ()) for k, v in rdn)
-    facts = {"subject": subject, "issuer": issuer, "not_before": cert.get("notBefore"),
-             "not_after": cert.get("notAfter"), "serial": cert.get("serialNumber")}
-    ok, why = tlscheck.verify(ps.scope, ps.budget, port, name, ca_file, timeout_s)
-    out.append(CheckResult(f"{prefix}:chain", Verdict.PASS if ok else Verdict.FAIL, why, "verified", op="==",
-                           detail=f"issuer {issuer}", metrics=facts))
-    left, since = tlscheck.days_left(cert)
-    valid_now = left >= 0 and since >= 0
-    out.append(CheckResult(f"{prefix}:validity", Verdict.PASS if valid_now else Verdict.FAIL,
-                           "valid" if valid_now else ("expired" if left < 0 else "not yet valid"), "valid", op="==",
-                           detail=f"{cert.get('notBefore')} .. {cert.get('notAfter')}", metrics=facts))
-    out.append(CheckResult.compare(f"{prefix}:expiry", left, ">=", min_days, "days",
-                                   detail=f"expires {cert.get('notAfter')}"))
-    matches, names = tlscheck.name_matches(cert, name)
-    out.append(CheckResult(f"{prefix}:hostname", Verdict.PASS if matches else Verdict.FAIL, name,
-                           "named in the certificate", detail=f"certificate names: {', '.join(names) or 'none'}",
-                           metrics={"names": names}))
-    # a version that could not be tested is not judged (ERROR with why), never a PASS on nothing
-    report = tlscheck.protocol_report(ps.scope, ps.budget, port, name, timeout_s)
-    verdict, value, detail = tlscheck.judge_protocols(report)
-    out.append(CheckResult(f"{prefix}:protocols", Verdict(verdict), value, "TLSv1.2+ only", op="==", detail=detail,
-                           metrics={"versions": {v: r.accepted for v, r in report.items()},
-                                    "how": {v: r.how for v, r in report.items()}}))
-    return out
-
 
 # ---- DNS -------------------------------------------------------------------------------------------------
 @step("dns")
@@ -424,16 +300,17 @@ class Dns(ProbeStep):
         failed = [r for r in results if r.error]
         sets = {tuple(sorted(r.addresses)) for r in results if not r.error}
         addrs = sorted({a for r in results for a in r.addresses})
-        ctx.check(CheckResult("dns:resolves", Verdict.FAIL if failed else Verdict.PASS,
-                              ", ".join(addrs) or failed[0].error, "resolves", op="==",
-                              detail=f"{len(failed)} of {len(results)} lookups failed: {failed[0].error}" if failed
-                              else "", metrics={"host": host}))
+        ctx.check(CheckResult.of(DNS.with_metric("resolves"), Verdict.FAIL if failed else Verdict.PASS,
+                                 ", ".join(addrs) or failed[0].error, "resolves", op="==",
+                                 detail=f"{len(failed)} of {len(results)} lookups failed: {failed[0].error}" if failed
+                                 else "", metrics={"host": host}))
         times = [r.ms for r in results if r.ms is not None]
-        ctx.check(CheckResult.compare("dns:time", percentile(times, 50), "<=", limit(ctx, "dns_time_ms", self.max_ms),
-                                      "ms", metrics={"lookups_ms": times}))
+        ctx.check(CheckResult.compare(DNS.with_metric("time"), percentile(times, 50), "<=",
+                                      limit(ctx, "dns_time_ms", self.max_ms), "ms", metrics={"lookups_ms": times}))
         if not failed:
-            ctx.check(CheckResult("dns:stable", Verdict.PASS if len(sets) == 1 else Verdict.FAIL, len(sets), 1,
-                                  "answers", "==", detail="" if len(sets) == 1 else f"answers differ: {sorted(sets)}"))
+            ctx.check(CheckResult.of(DNS.with_metric("stable"), Verdict.PASS if len(sets) == 1 else Verdict.FAIL,
+                                     len(sets), 1, "answers", "==",
+                                     detail="" if len(sets) == 1 else f"answers differ: {sorted(sets)}"))
 
 
 # ---- clock -----------------------------------------------------------------------------------------------
@@ -462,7 +339,7 @@ class Clock(ProbeStep):
             try:
                 probe = ps.probe()
             except ProbeConnectError as exc:
-                ctx.check(CheckResult.error("clock:skew", f"cannot reach the PBX: {exc}"))
+                ctx.check(CheckResult.error(CLOCK_SKEW, f"cannot reach the PBX: {exc}"))
                 return
             ex = probe.request("OPTIONS", probe.server_uri(), from_user="probe", note="clock (Date header)",
                                timeout=ctx.remaining(self.timeout_s))
@@ -480,13 +357,13 @@ class Clock(ProbeStep):
         threshold = limit(ctx, "clock_skew_s", self.max_skew_s)
         if skew is None:
             if self.required:
-                ctx.check(CheckResult.error("clock:skew", "the PBX sends no Date header: its clock cannot be "
+                ctx.check(CheckResult.error(CLOCK_SKEW, "the PBX sends no Date header: its clock cannot be "
                                             "compared", threshold, "s"))
             else:
                 ctx.log("    clock: not judged (the PBX sends no Date header)")
                 ctx.extra.setdefault("not_applicable", []).append("clock")
             return
-        ctx.check(CheckResult.compare("clock:skew", abs(skew), "<=", threshold, "s",
+        ctx.check(CheckResult.compare(CLOCK_SKEW, abs(skew), "<=", threshold, "s",
                                       detail=f"the PBX is {abs(skew):.0f} s {'ahead' if skew >= 0 else 'behind'}",
                                       metrics={"skew_s": skew, "evidence": refs}))
 

@@ -16,7 +16,7 @@ import pytest
 from harness.contracts.results import RunResult, ScenarioResult
 from harness.contracts.settings import Settings
 from harness.contracts.verdict import Verdict
-from harness.findings.sink import FindingsSink
+from harness.findings.findings_sink import FindingsSink
 from harness.findings.sqlite import SqliteStore
 from harness.lab import LabConfig, LabStack
 from harness.lab.netns import default_address

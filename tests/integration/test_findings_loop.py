@@ -19,9 +19,9 @@ from click.testing import CliRunner
 
 from harness.cli import cli
 from harness.contracts.settings import Settings
-from harness.findings.model import State
+from harness.findings.finding_model import State
+from harness.findings.findings_sink import FindingsSink
 from harness.findings.retest import retest_findings
-from harness.findings.sink import FindingsSink
 from harness.findings.sqlite import SqliteStore
 from harness.lab import LabStack
 from harness.lab.config import lab_profile_mapping

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.audio.fixtures import (
+from harness.audio.fixture_build import (
     ASTERISK_SOUNDS_DIR,
     ESPEAK_VOICES,
     FIXTURE_RATE,

@@ -21,12 +21,12 @@ import pytest
 
 from harness.contracts.settings import Settings
 from harness.contracts.verdict import Verdict
-from harness.findings.sink import FindingsSink
+from harness.findings.findings_sink import FindingsSink
 from harness.findings.sqlite import SqliteStore
 from harness.lab import LabConfig, LabStack
 from harness.lab.netem import Impairment
 from harness.lab.netns import LineControl, default_address
-from harness.lab.probes import sip_options_ping
+from harness.probes.readiness import sip_options_ping
 from harness.scenarios.session import run_session
 
 from .conftest import REPO, write_scenario

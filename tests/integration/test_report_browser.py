@@ -21,7 +21,7 @@ from harness.contracts.errors import BrowserError
 from harness.lab import LabStack
 from harness.report.browser import Browser, find_chromium
 from harness.report.render import write_report
-from harness.report.sink import ReportSink
+from harness.report.report_sink import ReportSink
 from harness.scenarios import load_paths
 from harness.scenarios.runner import Runner
 

@@ -14,7 +14,7 @@ from harness.contracts.settings import Settings
 from harness.lab import LabStack
 from harness.lab.config import LAB_ACCOUNTS
 from harness.scenarios.session import run_session
-from harness.scenarios.steps_security import SEVERITIES
+from harness.scenarios.steps_security_base import SEVERITIES
 
 from .conftest import REPO
 

@@ -12,7 +12,7 @@ from scipy.signal import resample_poly
 
 from harness.audio import impair as imp
 from harness.audio import read_wav, write_wav
-from harness.audio.cli import analyze_command
+from harness.audio.analyze_cli import analyze_command
 
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 CALLER = str(FIX / "speech" / "caller.wav")

@@ -19,7 +19,7 @@ from harness.audio import read_wav, write_wav
 from harness.audio.match import SegmentMatch, find_in_loop
 from harness.contracts.target import Target
 from harness.contracts.verdict import Verdict
-from harness.scenarios import load_scenario, steps_flow
+from harness.scenarios import load_scenario, steps_ivr_queue
 from harness.scenarios.context import CallLeg, RunContext
 
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
@@ -201,12 +201,12 @@ def test_expect_prompt_names_the_jumps_it_followed(menu: np.ndarray, tmp_path: P
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     sc = load_scenario(REPO / "scenarios" / "ivr.yaml")
     step = next(e.step for e in sc.steps if e.keyword == "expect_prompt")
-    assert isinstance(step, steps_flow.ExpectPrompt)
+    assert isinstance(step, steps_ivr_queue.ExpectPrompt)
     target = Target.from_mapping({"name": "t", "pbx": {"host": "127.0.0.1"}}, "<test>")
     ctx = RunContext(sc, target, tmp_path)
     ctx.calls["main"] = CallLeg("main", "caller", "c1", "sip:ivr@127.0.0.1")
     ctx.parties["caller"] = _Recorder(heard(menu, 1.0, ((1.5, 100.0),)))  # type: ignore[assignment]
-    monkeypatch.setattr(steps_flow.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(steps_ivr_queue.time, "sleep", lambda _s: None)
     step.run(ctx)
     (check,) = ctx.checks
     assert check.name == "prompt:main:ivr-menu" and check.verdict is Verdict.PASS

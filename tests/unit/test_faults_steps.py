@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.contracts.errors import InputError, ScenarioError, StepFailed
+from harness.contracts.errors import InputError, ProbeScopeError, ScenarioError, StepFailed
 from harness.contracts.siplog import read_messages
 from harness.contracts.sipmsg import parse
 from harness.contracts.target import Target
@@ -20,7 +20,8 @@ from harness.scenarios import load_scenario
 from harness.scenarios.context import RunContext
 from harness.scenarios.loader import load_paths
 from harness.scenarios.session import preflight
-from harness.scenarios.steps_faults import Impair, LabFault, dialog_from_log, forged_bye
+from harness.scenarios.steps_faults import Impair, LabFault
+from harness.scenarios.steps_rawsip import dialog_from_log, forged_bye, party_scope
 
 REPO = Path(__file__).resolve().parents[2]
 PARTIES = """
@@ -209,3 +210,22 @@ def test_no_dialog_before_an_answer(tmp_path: Path) -> None:
     log = tmp_path / "agent.sip.log"
     log.write_text(UAS_LOG.split("09:26:08.983")[0])
     assert dialog_from_log(read_messages(log, "agent"), "abc123") is None
+
+
+class BoundParty:
+    def __init__(self, sip_address: str, local_ip: str):
+        self.name, self.sip_address, self.local_ip = "agent", sip_address, local_ip
+
+
+def test_raw_sip_to_a_party_is_scoped_to_its_own_address() -> None:
+    """A forged BYE goes through a probe session whose scope is the party's own SIP address on this machine
+    (and its packet budget): nothing else is reachable through it."""
+    scope, port = party_scope(BoundParty("10.233.0.1:53262", "10.233.0.1"))  # type: ignore[arg-type]
+    assert (scope.addresses, port) == (("10.233.0.1",), 53262)
+    assert scope.check("10.233.0.1") == "10.233.0.1"
+    with pytest.raises(ProbeScopeError):
+        scope.check("10.233.0.2")  # the lab behind the line: not this scope's
+    with pytest.raises(ProbeScopeError):
+        party_scope(BoundParty("192.0.2.7:5060", "10.233.0.1"))  # type: ignore[arg-type]
+    with pytest.raises(ProbeScopeError):
+        party_scope(BoundParty("phone.example:5060", "10.233.0.1"))  # type: ignore[arg-type]

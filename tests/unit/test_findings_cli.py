@@ -10,11 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli, main
+from harness.contracts.checkname import CheckName
 from harness.contracts.errors import InputError
 from harness.contracts.settings import Settings
 from harness.contracts.verdict import CheckResult, Verdict
-from harness.findings.cli import only_failed_paths
-from harness.findings.sink import FindingsSink
+from harness.findings.findings_cli import only_failed_paths
+from harness.findings.findings_sink import FindingsSink
 from harness.findings.sqlite import SqliteStore
 from harness.scenarios import session
 
@@ -108,8 +109,8 @@ def test_only_failed_paths_lists_what_did_not_pass_last_time(tmp_path: Path, mon
     for p in files:
         p.write_text("name: x\nsteps: [talk: 1]\n")
     store = SqliteStore(tmp_path / "f.db")
-    ok = CheckResult("call:main", Verdict.PASS, 200, "answer")
-    bad = CheckResult("call:main", Verdict.FAIL, 486, "answer")
+    ok = CheckResult.of(CheckName("call", call="main"), Verdict.PASS, 200, "answer")
+    bad = CheckResult.of(CheckName("call", call="main"), Verdict.FAIL, 486, "answer")
     feed(FindingsSink(store), tmp_path / "old", [scenario_result("a", files[0], [ok])])
     feed(FindingsSink(store), tmp_path / "new", [scenario_result("a", files[0], [bad]),
                                                  scenario_result("b", files[1], [ok, reg_ok()]),

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from harness.findings.evidence import CheckName, Clues, collect_evidence
-from harness.findings.model import Diagnosis
+from harness.contracts.checkname import CheckName
+from harness.contracts.sdp import first_audio
+from harness.contracts.siplog import mask_credentials, parsed_messages
+from harness.findings.evidence import CheckView, Clues, collect_evidence
+from harness.findings.finding_model import Diagnosis
 from harness.findings.rules import RULES, diagnose, rule
-from harness.findings.siplog import mask_credentials, read_sip_log, sdp_media
 
 from .test_findings_support import (
     DIGEST,
@@ -40,7 +42,7 @@ def diag(tmp_path: Path, sc: dict[str, Any], name: str, logs: dict[str, str] | N
 
 # ---- signalling -------------------------------------------------------------------------------------
 def test_wrong_password_is_an_auth_failure_naming_account_and_profile(tmp_path: Path) -> None:
-    sc = scenario([check("register:agent", "FAIL", 401, 200, "SIP", "==")],
+    sc = scenario([check(CheckName("register", subject="agent"), "FAIL", 401, 200, "SIP", "==")],
                   registrations={"agent": {"account": "agent1", "code": 401, "reason": "Unauthorized"}})
     target = {**LAB_TARGET, "is_lab": False, "source": "/etc/pbx.yaml", "name": "pbx"}
     d = diag(tmp_path, sc, "register:agent", {"agent": register_log_text(401, 401)}, target)
@@ -51,14 +53,14 @@ def test_wrong_password_is_an_auth_failure_naming_account_and_profile(tmp_path: 
 
 
 def test_forbidden_registration_is_not_called_a_wrong_password(tmp_path: Path) -> None:
-    sc = scenario([check("register:agent", "FAIL", 403, 200, "SIP", "==")],
+    sc = scenario([check(CheckName("register", subject="agent"), "FAIL", 403, 200, "SIP", "==")],
                   registrations={"agent": {"account": "agent1", "code": 403, "reason": "Forbidden"}})
     d = diag(tmp_path, sc, "register:agent", {"agent": register_log_text(401, 403)})
     assert d.rule == "auth_failure" and "403 Forbidden" in d.cause and "disabled" in d.cause
 
 
 def test_silent_pbx_is_unreachable(tmp_path: Path) -> None:
-    sc = scenario([check("register:agent", "FAIL", 408, 200, "SIP", "==")])
+    sc = scenario([check(CheckName("register", subject="agent"), "FAIL", 408, 200, "SIP", "==")])
     log = sip_log(*[("TX", request("REGISTER", "sip:127.0.0.1:35060", "r", i)) for i in range(3)])
     d = diag(tmp_path, sc, "register:agent", {"agent": log})
     assert d.rule == "unreachable"
@@ -67,7 +69,7 @@ def test_silent_pbx_is_unreachable(tmp_path: Path) -> None:
 
 
 def test_overloaded_pbx_503_on_register(tmp_path: Path) -> None:
-    sc = scenario([check("register:agent", "FAIL", 503, 200, "SIP", "==")])
+    sc = scenario([check(CheckName("register", subject="agent"), "FAIL", 503, 200, "SIP", "==")])
     d = diag(tmp_path, sc, "register:agent", {"agent": register_log_text(503)})
     assert d.rule == "unreachable" and "503" in d.cause
 
@@ -82,7 +84,7 @@ def invite_log(code: int, reason: str, *, ringing: bool = False) -> str:
 
 
 def test_not_registered_callee_404(tmp_path: Path) -> None:
-    sc = scenario([check("call:main", "FAIL", 404, "answer", "SIP", detail="ended with 404")],
+    sc = scenario([check(CheckName("call", call="main"), "FAIL", 404, "answer", "SIP", detail="ended with 404")],
                   calls={"main": main_call(callee=None, uri="sip:2002@lab.local", final_code=404, answered=False)},
                   parties=("caller",))
     d = diag(tmp_path, sc, "call:main", {"caller": invite_log(404, "Not Found")})
@@ -92,7 +94,8 @@ def test_not_registered_callee_404(tmp_path: Path) -> None:
 
 
 def test_404_for_a_registered_party_points_at_the_number(tmp_path: Path) -> None:
-    sc = scenario([check("call:main", "FAIL", 404, "answer", "SIP")], calls={"main": main_call(final_code=404)},
+    sc = scenario([check(CheckName("call", call="main"),
+                         "FAIL", 404, "answer", "SIP")], calls={"main": main_call(final_code=404)},
                   registrations={"agent": {"account": "agent1", "code": 200, "reason": "OK"}})
     d = diag(tmp_path, sc, "call:main", {"caller": invite_log(404, "Not Found")})
     assert "registered (200)" in d.cause and "numbers" in d.fix
@@ -102,7 +105,8 @@ def test_404_for_a_registered_party_points_at_the_number(tmp_path: Path) -> None
     (486, "Busy Here", "busy"), (480, "Temporarily Unavailable", "temporarily unavailable"),
     (603, "Decline", "declined"), (488, "Not Acceptable Here", "codec"), (403, "Forbidden", "forbids")])
 def test_busy_and_unavailable_name_the_sip_code(tmp_path: Path, code: int, reason: str, words: str) -> None:
-    sc = scenario([check("call:main", "FAIL", code, "answer", "SIP")], calls={"main": main_call(final_code=code)})
+    sc = scenario([check(CheckName("call", call="main"),
+                         "FAIL", code, "answer", "SIP")], calls={"main": main_call(final_code=code)})
     d = diag(tmp_path, sc, "call:main", {"caller": invite_log(code, reason)})
     assert d.rule == "call_refused"
     assert d.cause.startswith(str(code)) and words in d.cause
@@ -110,7 +114,8 @@ def test_busy_and_unavailable_name_the_sip_code(tmp_path: Path, code: int, reaso
 
 
 def test_ringing_without_answer(tmp_path: Path) -> None:
-    sc = scenario([check("call:main", "FAIL", "no answer", "answer", detail="no final response within 15.0 s")],
+    sc = scenario([check(CheckName("call", call="main"),
+                         "FAIL", "no answer", "answer", detail="no final response within 15.0 s")],
                   calls={"main": main_call(final_code=None, answered=False)})
     d = diag(tmp_path, sc, "call:main", {"caller": invite_log(0, "", ringing=True)})
     assert d.rule == "no_answer" and "rang (180 Ringing)" in d.cause
@@ -122,21 +127,24 @@ def test_ringing_without_answer(tmp_path: Path) -> None:
     ({"invite_to_provisional_ms": None, "invite_to_180_ms": None}, None, "not answered")])
 def test_slow_setup_says_where_the_time_went(tmp_path: Path, timings: dict[str, Any], value: float | None,
                                              words: str) -> None:
-    sc = scenario([check("setup_time:main", "FAIL" if value else "ERROR", value, 2000.0, "ms", "<=")],
+    sc = scenario([check(CheckName("setup_time", call="main"),
+                         "FAIL" if value else "ERROR", value, 2000.0, "ms", "<=")],
                   calls={"main": main_call(setup_ms=value, **timings)})
     d = diag(tmp_path, sc, "setup_time:main", {"caller": invite_log(200, "OK")})
     assert d.rule == "slow_setup" and words in d.cause
 
 
 def test_call_not_released(tmp_path: Path) -> None:
-    sc = scenario([check("hangup:main", "FAIL", None, "both ends released", "ms", detail="still up at: agent")],
+    sc = scenario([check(CheckName("hangup", call="main"),
+                         "FAIL", None, "both ends released", "ms", detail="still up at: agent")],
                   calls={"main": main_call()})
     d = diag(tmp_path, sc, "hangup:main")
     assert d.rule == "call_not_released" and "BYE" in d.cause
 
 
 def test_crashed_party_is_a_harness_fault(tmp_path: Path) -> None:
-    sc = scenario([check("step:step 2 (talk)", "ERROR", None, detail="party agent: died (SIGABRT)")],
+    sc = scenario([check(CheckName("step", subject="step 2 (talk)"),
+                         "ERROR", None, detail="party agent: died (SIGABRT)")],
                   error={"step": "step 2 (talk)", "kind": "PartyCrashed", "message": "party agent: died (SIGABRT)",
                          "log_tail": "assertion failed"})
     d = diag(tmp_path, sc, "step:step 2 (talk)")
@@ -155,9 +163,11 @@ def one_way_logs(agent_addr: str = "127.0.0.1", agent_port: int = 52000, relay: 
 
 def one_way_scenario(caller_tx: int, agent_rx: int, remote: str = "127.0.0.1:42310") -> dict[str, Any]:
     return scenario(
-        [check("audio:caller->agent:audio_present", "FAIL", -120.0, -60.0, "dBov", ">=",
+        [check(CheckName("audio", direction=("caller", "agent"), metric="audio_present"),
+               "FAIL", -120.0, -60.0, "dBov", ">=",
                "one-way audio: the listener sends audio but receives none"),
-         check("audio:agent->caller:audio_present", "PASS", -26.0, -60.0, "dBov", ">=")],
+         check(CheckName("audio", direction=("agent", "caller"), metric="audio_present"),
+               "PASS", -26.0, -60.0, "dBov", ">=")],
         calls={"main": main_call()},
         rtp={"main": {"caller": rtp_stats(150, caller_tx, remote), "agent": rtp_stats(agent_rx, 150,
                                                                                        "127.0.0.1:42300")}})
@@ -193,8 +203,10 @@ def test_one_way_rtp_arrived_but_silent(tmp_path: Path) -> None:
 
 def test_no_audio_in_either_direction(tmp_path: Path) -> None:
     sc = scenario(
-        [check("audio:caller->agent:audio_present", "FAIL", -120.0, -60.0, "dBov", ">="),
-         check("audio:agent->caller:audio_present", "FAIL", -120.0, -60.0, "dBov", ">=")],
+        [check(CheckName("audio", direction=("caller", "agent"), metric="audio_present"),
+               "FAIL", -120.0, -60.0, "dBov", ">="),
+         check(CheckName("audio", direction=("agent", "caller"), metric="audio_present"),
+               "FAIL", -120.0, -60.0, "dBov", ">=")],
         calls={"main": main_call()},
         rtp={"main": {"caller": rtp_stats(0, 150, "127.0.0.1:42310"), "agent": rtp_stats(0, 150, "127.0.0.1:42300")}})
     d = diag(tmp_path, sc, "audio:agent->caller:audio_present", one_way_logs())
@@ -202,7 +214,8 @@ def test_no_audio_in_either_direction(tmp_path: Path) -> None:
 
 
 def test_wrong_audio(tmp_path: Path) -> None:
-    sc = scenario([check("audio:caller->agent:reference_match", "FAIL", 0.12, 0.5, "", ">=")],
+    sc = scenario([check(CheckName("audio", direction=("caller", "agent"), metric="reference_match"),
+                         "FAIL", 0.12, 0.5, "", ">=")],
                   calls={"main": main_call()})
     d = diag(tmp_path, sc, "audio:caller->agent:reference_match")
     assert d.rule == "wrong_audio" and "not what caller played" in d.cause
@@ -211,7 +224,8 @@ def test_wrong_audio(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("stats", "words"), [({"rx_lost": 15, "rx_packets": 135}, "10.0 % packet loss"),
                                               ({"rx_jitter_ms": 45.0}, "45.0 ms jitter")])
 def test_loss_and_jitter_from_rtp_stats(tmp_path: Path, stats: dict[str, Any], words: str) -> None:
-    sc = scenario([check("audio:caller->agent:mos", "FAIL", 2.1, 3.5, "MOS-LQO", ">=")],
+    sc = scenario([check(CheckName("audio", direction=("caller", "agent"), metric="mos"),
+                         "FAIL", 2.1, 3.5, "MOS-LQO", ">=")],
                   calls={"main": main_call()},
                   rtp={"main": {"agent": rtp_stats(150, 150, "127.0.0.1:42300", **stats)}})
     d = diag(tmp_path, sc, "audio:caller->agent:mos")
@@ -224,7 +238,8 @@ def test_loss_and_jitter_from_rtp_stats(tmp_path: Path, stats: dict[str, Any], w
     ("level_stability", 8.0, "swings"), ("dropouts", 3.0, "gaps"), ("delay", 600.0, "delay"),
     ("delay_variation", 140.0, "jumped")])
 def test_audio_engine_checks_have_plain_causes(tmp_path: Path, part: str, value: float, words: str) -> None:
-    sc = scenario([check(f"audio:caller->agent:{part}", "FAIL", value, 1.0)], calls={"main": main_call()},
+    sc = scenario([check(CheckName("audio", direction=("caller", "agent"), metric=part), "FAIL", value, 1.0)],
+                  calls={"main": main_call()},
                   rtp={"main": {"agent": rtp_stats(150, 150, "127.0.0.1:42300")}},
                   audio={"caller->agent": {"duration_s": 9.0, "dropouts": [{"start_s": 2.0, "duration_ms": 80.0}]}})
     d = diag(tmp_path, sc, f"audio:caller->agent:{part}")
@@ -235,7 +250,8 @@ def test_audio_engine_checks_have_plain_causes(tmp_path: Path, part: str, value:
 def test_dropouts_after_the_call_ended_are_the_scenario_not_the_line(tmp_path: Path) -> None:
     drops = [{"start_s": 2.99, "end_s": 3.17, "duration_ms": 180.0},
              {"start_s": 4.0, "end_s": 4.5, "duration_ms": 500.0}]
-    sc = scenario([check("audio:caller->agent:dropouts", "FAIL", 2.0, 0.0, "events", "<=")],
+    sc = scenario([check(CheckName("audio", direction=("caller", "agent"), metric="dropouts"),
+                         "FAIL", 2.0, 0.0, "events", "<=")],
                   calls={"main": main_call()}, rtp={"main": {"agent": rtp_stats(150, 150, "x")}},
                   audio={"caller->agent": {"duration_s": 3.0, "dropouts": drops}})
     d = diag(tmp_path, sc, "audio:caller->agent:dropouts")
@@ -243,8 +259,10 @@ def test_dropouts_after_the_call_ended_are_the_scenario_not_the_line(tmp_path: P
 
 
 def test_low_mos_explained_by_another_failing_check(tmp_path: Path) -> None:
-    sc = scenario([check("audio:caller->agent:noise_floor", "FAIL", -35.0, -50.0, "dBov", "<="),
-                   check("audio:caller->agent:mos", "FAIL", 2.4, 3.5, "MOS-LQO", ">=")],
+    sc = scenario([check(CheckName("audio", direction=("caller", "agent"), metric="noise_floor"),
+                         "FAIL", -35.0, -50.0, "dBov", "<="),
+                   check(CheckName("audio", direction=("caller", "agent"), metric="mos"),
+                         "FAIL", 2.4, 3.5, "MOS-LQO", ">=")],
                   calls={"main": main_call()}, rtp={"main": {"agent": rtp_stats(150, 150, "x")}})
     d = diag(tmp_path, sc, "audio:caller->agent:mos")
     assert d.rule == "low_mos_explained" and "MOS 2.4 is low because noise on the line" in d.cause
@@ -267,7 +285,8 @@ def refer_log(refer_code: int, notify: str | None) -> str:
     (603, None, 603, "REFER was rejected with 603 Decline"), (405, None, None, "rejected with 405"),
     (202, "486 Busy Here", 486, "answered 486 Busy Here"), (202, "100 Trying", None, "never completed")])
 def test_transfer_failures(tmp_path: Path, code: int, notify: str | None, value: int | None, words: str) -> None:
-    sc = scenario([check("transfer:main:notify", "FAIL", value, 200, "SIP", "==", "transfer not completed")],
+    sc = scenario([check(CheckName("transfer", call="main", metric="notify"),
+                         "FAIL", value, 200, "SIP", "==", "transfer not completed")],
                   calls={"main": main_call()})
     d = diag(tmp_path, sc, "transfer:main:notify", {"agent": refer_log(code, notify), "caller": sip_log()})
     assert d.rule == "transfer_failed" and words in d.cause
@@ -277,30 +296,38 @@ def test_transfer_failures(tmp_path: Path, code: int, notify: str | None, value:
     ("notify", 480, "answered 480"), ("time", 4200.0, "took 4200.0 ms"), ("recovered", "dropped", "lost the call"),
     ("released", 1, "left calls up"), ("outcome", "final NOTIFY 200", "expected to fail")])
 def test_transfer_checks_without_sip_logs(tmp_path: Path, part: str, value: Any, words: str) -> None:
-    sc = scenario([check(f"transfer:main:{part}", "FAIL", value, 0, detail="still up: agent (c1)")],
+    sc = scenario([check(CheckName("transfer", call="main", metric=part), "FAIL", value, 0,
+                         detail="still up: agent (c1)")],
                   calls={"main": main_call()})
     d = diag(tmp_path, sc, f"transfer:main:{part}")
     assert d.rule == "transfer_failed" and words in d.cause
 
 
-@pytest.mark.parametrize(("name", "value", "detail", "rule_name", "words"), [
-    ("recording:main:found", None, "no recording for Call-ID cid-1 in rec/pcaps after 5 s", "recording_problem",
+def recording(metric: str, direction: tuple[str, str] | None = None) -> CheckName:
+    return CheckName("recording", call="main", direction=direction, metric=metric)
+
+
+@pytest.mark.parametrize(("cid", "value", "detail", "rule_name", "words"), [
+    (recording("found"), None, "no recording for Call-ID cid-1 in rec/pcaps after 5 s", "recording_problem",
      "not found"),
-    ("recording:main:duration", 5.9, "recording 3.10 s, call 9.0 s", "recording_problem", "incomplete"),
-    ("recording:main:caller->agent:audio_present", -120.0, "no audio received", "recording_problem", "one-sided"),
-    ("recording:main:alignment", 480.0, "", "recording_problem", "480.0 ms apart"),
-    ("recording:main:caller->agent:dropouts", 4.0, "", "audio_quality", "caller->agent in the PBX's recording")])
-def test_recording_problems(tmp_path: Path, name: str, value: Any, detail: str, rule_name: str, words: str) -> None:
-    sc = scenario([check(name, "FAIL", value, 1.0, detail=detail)], calls={"main": main_call()})
-    d = diag(tmp_path, sc, name)
+    (recording("duration"), 5.9, "recording 3.10 s, call 9.0 s", "recording_problem", "incomplete"),
+    (recording("audio_present", ("caller", "agent")), -120.0, "no audio received", "recording_problem", "one-sided"),
+    (recording("alignment"), 480.0, "", "recording_problem", "480.0 ms apart"),
+    (recording("dropouts", ("caller", "agent")), 4.0, "", "audio_quality", "caller->agent in the PBX's recording")])
+def test_recording_problems(tmp_path: Path, cid: CheckName, value: Any, detail: str, rule_name: str,
+                            words: str) -> None:
+    sc = scenario([check(cid, "FAIL", value, 1.0, detail=detail)], calls={"main": main_call()})
+    d = diag(tmp_path, sc, str(cid))
     assert d.rule == rule_name and words in d.cause
 
 
 def test_checks_of_a_labelled_call_use_that_calls_figures(tmp_path: Path) -> None:
     transferred = main_call(caller="caller", callee="agent_b", sip_call_id="cid-9")
-    sc = scenario([check("audio:transferred:agent_b->caller:audio_present", "FAIL", -120.0, -60.0, "dBov", ">="),
-                   check("audio:transferred:caller->agent_b:audio_present", "PASS", -26.0, -60.0, "dBov", ">="),
-                   check("audio:transferred:agent_b->caller:echo", "FAIL", 31.0, 40.0, "dB", ">=")],
+    back, there = CheckName("audio", call="transferred", direction=("agent_b", "caller")), \
+        CheckName("audio", call="transferred", direction=("caller", "agent_b"))
+    sc = scenario([check(back.with_metric("audio_present"), "FAIL", -120.0, -60.0, "dBov", ">="),
+                   check(there.with_metric("audio_present"), "PASS", -26.0, -60.0, "dBov", ">="),
+                   check(back.with_metric("echo"), "FAIL", 31.0, 40.0, "dB", ">=")],
                   calls={"main": main_call(), "transferred": transferred},
                   rtp={"transferred": {"caller": rtp_stats(0, 150, "127.0.0.1:42330"),
                                        "agent_b": rtp_stats(150, 150, "127.0.0.1:42320")}})
@@ -311,8 +338,8 @@ def test_checks_of_a_labelled_call_use_that_calls_figures(tmp_path: Path) -> Non
 
 
 def test_rtp_reachability_check_gets_the_media_path_analysis(tmp_path: Path) -> None:
-    sc = scenario([check("rtp:caller->agent", "FAIL", 0.0, 25.0, "packets", ">="),
-                   check("rtp:agent->caller", "PASS", 150.0, 25.0, "packets", ">=")],
+    sc = scenario([check(CheckName("rtp", direction=("caller", "agent")), "FAIL", 0.0, 25.0, "packets", ">="),
+                   check(CheckName("rtp", direction=("agent", "caller")), "PASS", 150.0, 25.0, "packets", ">=")],
                   calls={"main": main_call()},
                   rtp={"main": {"caller": rtp_stats(150, 150, "127.0.0.1:42310"),
                                 "agent": rtp_stats(0, 150, "127.0.0.1:42300")}})
@@ -321,7 +348,8 @@ def test_rtp_reachability_check_gets_the_media_path_analysis(tmp_path: Path) -> 
 
 
 def test_unknown_check_gets_a_generic_diagnosis_that_says_so(tmp_path: Path) -> None:
-    sc = scenario([check("dtmf:agent:main", "FAIL", "12", "123", "digits", "==")], calls={"main": main_call()})
+    sc = scenario([check(CheckName("dtmf", subject="agent", call="main", subject_first=True),
+                         "FAIL", "12", "123", "digits", "==")], calls={"main": main_call()})
     d = diag(tmp_path, sc, "dtmf:agent:main")
     assert d.rule == "generic" and d.confidence == "possible"
     assert "measured 12 digits" in d.cause and "harness findings note" in d.fix
@@ -329,7 +357,7 @@ def test_unknown_check_gets_a_generic_diagnosis_that_says_so(tmp_path: Path) -> 
 
 # ---- registry, SIP log reading, evidence ------------------------------------------------------------
 def test_rules_are_a_registry_in_order() -> None:
-    diagnose(Clues(check=check("x", "FAIL", 1), scenario=scenario([])))  # loads every rule module
+    diagnose(Clues(check=check(CheckName("x"), "FAIL", 1), scenario=scenario([])))  # loads every rule module
     names = [r.name for r in RULES]
     for expected in ("auth_failure", "unreachable", "call_refused", "one_way_audio", "no_audio_both_ways",
                      "loss_or_jitter", "audio_quality", "slow_setup", "transfer_failed", "recording_problem"):
@@ -339,37 +367,60 @@ def test_rules_are_a_registry_in_order() -> None:
         rule("auth_failure", kinds=("x",))(lambda c: None)
 
 
-def test_check_names_parse() -> None:
-    n = CheckName.parse("audio:caller->agent:mos")
+def test_check_views_come_from_the_typed_id() -> None:
+    def view(cid: CheckName) -> CheckView:
+        return CheckView.of({"name": str(cid), "id": cid.to_dict()})
+
+    n = view(CheckName("audio", direction=("caller", "agent"), metric="mos"))
     assert (n.kind, n.subject, n.part, n.direction) == ("audio", "caller->agent", "mos", ("caller", "agent"))
-    assert CheckName.parse("register:agent").direction is None
-    n = CheckName.parse("audio:transferred:agent_b->caller:echo")
+    assert view(CheckName("register", subject="agent")).direction is None
+    n = view(CheckName("audio", call="transferred", direction=("agent_b", "caller"), metric="echo"))
     assert (n.scope, n.subject, n.part, n.audio_key) == ("transferred", "agent_b->caller", "echo",
                                                          "audio:transferred:agent_b->caller")
     assert n.sibling("caller->agent_b", "audio_present") == "audio:transferred:caller->agent_b:audio_present"
-    n = CheckName.parse("transfer:main:notify")
+    n = view(CheckName("transfer", call="main", metric="notify"))
     assert (n.kind, n.subject, n.part, n.scope, n.direction) == ("transfer", "main", "notify", "", None)
-    assert CheckName.parse("recording:main:caller->agent:mos").audio_key == "recording:main:caller->agent"
+    assert view(CheckName("recording", call="main", direction=("caller", "agent"), metric="mos")).audio_key == \
+        "recording:main:caller->agent"
+    n = view(CheckName("dtmf", subject="agent", call="main", subject_first=True))
+    assert (n.kind, n.subject, n.call, n.party) == ("dtmf", "main", "main", "agent")
+    n = view(CheckName("audio", subject="echo", direction=("caller", "caller"), metric="erle"))
+    assert (n.scope, n.audio_key, n.sibling("caller->caller", "mos")) == (
+        "echo", "audio:echo:caller->caller", "audio:echo:caller->caller:mos")
+
+
+def test_a_check_without_an_id_is_not_taken_apart(tmp_path: Path) -> None:
+    """A results.json from before checks carried an ``id``: the name text is the kind, nothing else is
+    known, so only the generic diagnosis applies (no rule guesses from the text)."""
+    n = CheckView.of({"name": "recording:main:found"})
+    assert (n.kind, n.subject, n.part, n.scope, n.direction, n.id) == ("recording:main:found", "", "", "", None, None)
+    old = {**check(CheckName("register", subject="agent"), "FAIL", 401, 200, "SIP", "=="), "id": None}
+    sc = scenario([old], registrations={"agent": {"account": "agent1", "code": 401, "reason": "Unauthorized"}})
+    d = diag(tmp_path, sc, "register:agent", {"agent": register_log_text(401, 401)})
+    assert d.rule == "generic" and "register:agent FAIL: measured 401 SIP" in d.cause
+    rec = {**check(CheckName("recording", call="main", metric="found"), "FAIL", None, 1.0,
+                   detail="no recording for Call-ID cid-1"), "id": None}
+    assert diag(tmp_path, scenario([rec]), "recording:main:found").rule == "generic"
 
 
 def test_sip_log_reading_and_sdp(tmp_path: Path) -> None:
     p = tmp_path / "a.sip.log"
     p.write_text(one_way_logs()["agent"] + "08:00:09.000  pjsua_core.c  .TX 10 bytes Request msg BYE/cseq=1 (x) "
                                             "to UDP 127.0.0.1:35060:\nBYE sip:x SIP/2.0\n")  # torn at the end
-    msgs = read_sip_log(p)
+    msgs = parsed_messages(p)
     assert [m.direction for m in msgs] == ["RX", "TX"] and msgs[1].msg.status == 200
-    media = sdp_media(msgs[1].msg.body)
+    media = first_audio(msgs[1].msg.body)
     assert media is not None and (media.address, media.port, media.direction) == ("127.0.0.1", 52000, "sendrecv")
     assert media.codecs == ("PCMU",)
-    assert read_sip_log(tmp_path / "missing.log") == []
-    assert sdp_media(b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=video 4000 RTP/AVP 96\r\n") is None
+    assert parsed_messages(tmp_path / "missing.log") == []
+    assert first_audio(b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=video 4000 RTP/AVP 96\r\n") is None
 
 
 def test_credentials_are_masked_in_evidence(tmp_path: Path) -> None:
     masked = mask_credentials(f"Proxy-Authorization: {DIGEST}\nTo: x")
     assert masked.startswith("Proxy-Authorization: Digest ") and masked.endswith("\nTo: x")
     assert 'response="***"' in masked and 'nonce="***"' in masked and "6629fae4" not in masked
-    sc = scenario([check("register:agent", "FAIL", 401, 200, "SIP", "==")],
+    sc = scenario([check(CheckName("register", subject="agent"), "FAIL", 401, 200, "SIP", "==")],
                   registrations={"agent": {"account": "agent1", "code": 401, "reason": "Unauthorized"}})
     log = sip_log(("TX", request("REGISTER", "sip:x", "r", 1, extra=f"Authorization: {DIGEST}\n")),
                   ("RX", response(403, "Forbidden", "REGISTER", "r", 1)),
@@ -386,13 +437,15 @@ def test_credentials_are_masked_in_evidence(tmp_path: Path) -> None:
 
 
 def test_echo_not_measurable_because_the_listener_is_silent(tmp_path: Path) -> None:
-    sc = scenario([check("audio:caller->agent:echo", "ERROR", None, 40.0, "dB",
+    sc = scenario([check(CheckName("audio", direction=("caller", "agent"), metric="echo"), "ERROR", None, 40.0, "dB",
                          detail="echo not measurable: the sent signal is silent or too short"),
-                   check("audio:agent->caller:audio_present", "FAIL", -120.0, -60.0, "dBov", ">=")],
+                   check(CheckName("audio", direction=("agent", "caller"), metric="audio_present"),
+                         "FAIL", -120.0, -60.0, "dBov", ">=")],
                   calls={"main": main_call()})
     d = diag(tmp_path, sc, "audio:caller->agent:echo")
     assert d.rule == "audio_not_measured" and "agent sends no audio" in d.cause and d.confidence == "likely"
-    sc = scenario([check("audio:caller->agent", "ERROR", None, detail="agent made no recording (agent-c1.wav)")],
+    sc = scenario([check(CheckName("audio", direction=("caller", "agent")),
+                         "ERROR", None, detail="agent made no recording (agent-c1.wav)")],
                   calls={"main": main_call()})
     d = diag(tmp_path, sc, "audio:caller->agent")
     assert d.rule == "audio_not_measured" and "could not be judged at all" in d.cause
@@ -400,7 +453,7 @@ def test_echo_not_measurable_because_the_listener_is_silent(tmp_path: Path) -> N
 
 # ---- the audio engine's newer checks ----------------------------------------------------------------------
 def test_coverage_tells_media_that_stopped_from_a_short_recording(tmp_path: Path) -> None:
-    stopped = check("audio:caller->agent:coverage", "FAIL", 61.0, 95.0, "%", ">=",
+    stopped = check(CheckName("audio", direction=("caller", "agent"), metric="coverage"), "FAIL", 61.0, 95.0, "%", ">=",
                     "media stopped: the received went silent at 4.10 s of the reference")
     stopped["metrics"] = {"diagnosis": ["media_stopped"]}
     d = diag(tmp_path, scenario([stopped]), "audio:caller->agent:coverage")
@@ -412,9 +465,11 @@ def test_coverage_tells_media_that_stopped_from_a_short_recording(tmp_path: Path
 
 
 def test_band_limited_audio_and_an_impossible_delay(tmp_path: Path) -> None:
-    muffled = check("audio:agent->caller:bandwidth", "FAIL", 1500.0, 3000.0, "Hz", ">=", "reaches 1500 Hz")
+    muffled = check(CheckName("audio", direction=("agent", "caller"), metric="bandwidth"),
+                    "FAIL", 1500.0, 3000.0, "Hz", ">=", "reaches 1500 Hz")
     d = diag(tmp_path, scenario([muffled]), "audio:agent->caller:bandwidth")
     assert d.rule == "audio_quality" and "band-limited" in d.cause and "1500.0 Hz" in d.cause
-    early = check("audio:agent->caller:delay", "FAIL", -240.0, -30.0, "ms", ">=", "received leads by 240 ms")
+    early = check(CheckName("audio", direction=("agent", "caller"), metric="delay"),
+                  "FAIL", -240.0, -30.0, "ms", ">=", "received leads by 240 ms")
     d = diag(tmp_path, scenario([early]), "audio:agent->caller:delay")
     assert d.rule == "impossible_delay" and "leads the reference by 240 ms" in d.cause

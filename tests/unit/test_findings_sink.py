@@ -4,8 +4,6 @@ findings.json is written, and a retest (its run faked) verifies or reopens with 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +11,13 @@ from typing import Any
 
 import pytest
 
+from harness.contracts.checkname import CheckName
 from harness.contracts.results import RunResult
 from harness.contracts.settings import Settings
 from harness.contracts.verdict import CheckResult, Verdict
-from harness.findings.model import Action, State
+from harness.findings.finding_model import Action, State
+from harness.findings.findings_sink import FindingsSink, make_sink
 from harness.findings.retest import retest_findings
-from harness.findings.sink import FindingsSink, make_sink
 from harness.findings.snapshot import FORMAT
 from harness.findings.sqlite import SqliteStore
 from harness.scenarios import session
@@ -31,8 +30,6 @@ from .test_findings_support import (
     scenario_result,
     write_logs,
 )
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def feed(sink: FindingsSink, out: Path, results: list[Any], target: dict[str, Any] | None = None) -> RunResult:
@@ -126,8 +123,8 @@ def fake_session(tmp_path: Path, passes: bool, calls: list[dict[str, Any]]) -> F
     def run_session(settings: Settings, paths: list[Path], *, target_file: Path | None, out: Path,
                     log: Callable[[str], None] = print, sinks: list[Any] | None = None, **_: Any) -> RunResult:
         calls.append({"paths": paths, "target_file": target_file, "out": out})
-        checks = [reg_ok(), CheckResult("register:agent", Verdict.PASS, 200, 200, "SIP", "==")] if passes \
-            else [reg_ok(), reg_fail(code=403)]
+        agent_ok = CheckResult.of(CheckName("register", subject="agent"), Verdict.PASS, 200, 200, "SIP", "==")
+        checks = [reg_ok(), agent_ok] if passes else [reg_ok(), reg_fail(code=403)]
         write_logs(out / "connect", {"agent": register_log_text(), "caller": ""})
         res = scenario_result("connect", paths[0], checks, artifacts={"sip_log:agent": "agent.sip.log"})
         return feed(sinks[0] if sinks else FindingsSink(SqliteStore(tmp_path / "x.db")), out, [res])
@@ -191,64 +188,6 @@ def test_retest_of_a_vanished_scenario_file_is_an_input_error(tmp_path: Path, sc
         retest_findings(Settings(home=tmp_path), store, store.findings(), out_base=tmp_path / "r")
 
 
-# ---- crash safety -----------------------------------------------------------------------------------
-WRITER = """
-import sys, time
-from pathlib import Path
-from harness.findings.sink import FindingsSink
-from harness.findings.sqlite import SqliteStore
-from tests.unit.test_findings_sink import feed_forever
-feed_forever(FindingsSink(SqliteStore(Path(sys.argv[2]))), Path(sys.argv[1]))
-"""
-
-
-def feed_forever(sink: FindingsSink, out: Path) -> None:
-    """A run that never ends: failing scenarios back to back, each announced once stored (so the kill
-    lands in the middle of writing one, most of the time)."""
-    out.mkdir(parents=True, exist_ok=True)
-    run = run_result(out)
-    sink.run_started(run)
-    for i in range(100000):
-        res = scenario_result(f"s{i}", out / f"s{i}.yaml", [reg_ok(), reg_fail(code=400 + i % 100)])
-        run.scenarios.append(res)
-        sink.scenario_finished(run, res)
-        print(i, flush=True)
-        time.sleep(0.001)
-
-
-def test_kill_9_mid_run_loses_nothing_already_written(tmp_path: Path) -> None:
-    db = tmp_path / "f.db"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / "run"), str(db)], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)
-    stored: list[int] = []
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 60
-        while len(stored) < 25 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            stored.append(int(line))
-    finally:
-        proc.kill()  # SIGKILL: no cleanup, no commit of anything pending
-        proc.wait(10)
-    assert len(stored) == 25, "the writer did not get going"
-    store = SqliteStore(db)
-    assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    run = store.last_run()
-    assert run is not None and run.finished is None, "the killed run never finished"
-    names = [s.name for s in store.scenarios(run.id or 0)]
-    assert names[:25] == [f"s{i}" for i in stored], "every scenario announced as stored is there, in order"
-    findings = {f.key.scenario: f for f in store.findings()}
-    for i in stored:
-        f = findings[f"s{i}"]
-        assert f.sightings[0].value == 400 + i and f.diagnosis is not None
-    counts = store.conn.execute("SELECT (SELECT count(*) FROM scenario_results), (SELECT count(*) FROM checks),"
-                                " (SELECT count(*) FROM findings)").fetchone()
-    n = counts[0]
-    assert n >= 25 and tuple(counts) == (n, 2 * n, n), "no half-written scenario"
-
-
 def test_interrupted_scenario_is_stored_without_an_interruption_finding(tmp_path: Path, scenario_file: Path) -> None:
     """Ctrl-C: the runner appends the cut-short scenario to the run but never reports it as finished."""
     store = SqliteStore(tmp_path / "f.db")
@@ -257,8 +196,8 @@ def test_interrupted_scenario_is_stored_without_an_interruption_finding(tmp_path
     out.mkdir()
     run = run_result(out)
     sink.run_started(run)
-    cut = scenario_result("connect", scenario_file, [reg_fail(), CheckResult.error("step:step 2 (talk)",
-                                                                                    "the run was interrupted")],
+    stopped = CheckResult.error(CheckName("step", subject="step 2 (talk)"), "the run was interrupted")
+    cut = scenario_result("connect", scenario_file, [reg_fail(), stopped],
                           error={"step": "step 2 (talk)", "message": "interrupted", "kind": "interrupted"})
     run.scenarios.append(cut)
     run.interrupted = True
@@ -287,11 +226,11 @@ def test_every_scenario_is_stored_once_even_when_results_are_not_kept(tmp_path: 
 
 
 # ---- failures of the harness itself ----------------------------------------------------------------------
-def overloaded(name: str = "register:agent") -> CheckResult:
-    return CheckResult(name, Verdict.ERROR, 401, 200, "SIP", "==", "harness host overloaded: party agent woke 900 ms "
-                       "late (limit 100 ms)", {"health": {"overloaded": True, "window_s": 2.0,
-                                                          "reasons": ["party agent woke 900 ms late (limit 100 ms)"]}},
-                       blame="harness")
+def overloaded(cid: CheckName | None = None) -> CheckResult:
+    late = "party agent woke 900 ms late (limit 100 ms)"
+    return CheckResult.of(cid or CheckName("register", subject="agent"), Verdict.ERROR, 401, 200, "SIP", "==",
+                          f"harness host overloaded: {late}",
+                          {"health": {"overloaded": True, "window_s": 2.0, "reasons": [late]}}, blame="harness")
 
 
 def test_harness_failures_are_one_finding_of_their_own_and_leave_the_pbxs_alone(tmp_path: Path,
@@ -303,7 +242,8 @@ def test_harness_failures_are_one_finding_of_their_own_and_leave_the_pbxs_alone(
     store.transition(f.id, Action.FIXED, "password corrected")
     # the next night the same check could not be judged: the harness's host was starved
     out2 = tmp_path / "run-2"
-    res = scenario_result("connect", scenario_file, [reg_ok(), overloaded(), overloaded("audio:caller->agent:mos")])
+    mos = CheckName("audio", direction=("caller", "agent"), metric="mos")
+    res = scenario_result("connect", scenario_file, [reg_ok(), overloaded(), overloaded(mos)])
     feed(FindingsSink(store), out2, [res])
     pbx, own = store.findings()
     assert pbx.id == f.id and pbx.state is State.FIXED and pbx.occurrences == 1  # not reopened, not seen

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from harness.contracts.checkname import CheckName
 from harness.contracts.results import RunResult, ScenarioResult
 from harness.contracts.verdict import CheckResult, Verdict
 
@@ -65,10 +66,11 @@ def sip_log(*messages: tuple[str, str], peer: str = "127.0.0.1:35060") -> str:
     return "\n".join(out) + "\n"
 
 
-def check(name: str, verdict: str, value: Any, threshold: Any = None, unit: str = "", op: str = "",
+def check(cid: CheckName, verdict: str, value: Any, threshold: Any = None, unit: str = "", op: str = "",
           detail: str = "", metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"name": name, "verdict": verdict, "value": value, "threshold": threshold, "unit": unit, "op": op,
-            "detail": detail, "metrics": metrics or {}}
+    """A results.json check: its name text and its typed identity (``id``), as the runner writes them."""
+    return {"name": str(cid), "id": cid.to_dict(), "verdict": verdict, "value": value, "threshold": threshold,
+            "unit": unit, "op": op, "detail": detail, "metrics": metrics or {}}
 
 
 def scenario(checks: list[dict[str, Any]], *, calls: dict[str, Any] | None = None,
@@ -122,11 +124,12 @@ def run_result(out_dir: Path, target: dict[str, Any] | None = None) -> RunResult
 
 
 def reg_fail(party: str = "agent", code: int = 401) -> CheckResult:
-    return CheckResult(f"register:{party}", Verdict.FAIL, code, 200, "SIP", "==", f"{code} Unauthorized")
+    return CheckResult.of(CheckName("register", subject=party), Verdict.FAIL, code, 200, "SIP", "==",
+                          f"{code} Unauthorized")
 
 
 def reg_ok(party: str = "caller") -> CheckResult:
-    return CheckResult(f"register:{party}", Verdict.PASS, 200, 200, "SIP", "==")
+    return CheckResult.of(CheckName("register", subject=party), Verdict.PASS, 200, 200, "SIP", "==")
 
 
 DIGEST = 'Digest username="2001", realm="lab.local", nonce="n1", response="6629fae49393a05397450978507c4ef1"'

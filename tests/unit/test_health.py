@@ -19,8 +19,8 @@ from harness.findings.rules import diagnose
 from harness.health.host import HostMonitor, read_counters, shares
 from harness.health.judge import PartySeries, assess
 from harness.scenarios.context import RunContext
-from harness.scenarios.model import Scenario
 from harness.scenarios.runner import Runner
+from harness.scenarios.scenario_model import Scenario
 from harness.sip.health import BUCKET_S, HealthBook
 
 PSI_CPU = "some avg10=0.00 avg60=0.00 avg300=0.00 total={}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"

@@ -17,7 +17,7 @@ from harness.cli import cli
 from harness.contracts.target import Target
 from harness.lab import LabConfig, LabStack
 from harness.lab.config import lab_profile_mapping, lab_target
-from harness.probes.session import default_port
+from harness.probes.probe_session import default_port
 
 HARD = LabConfig(sip_port=37060, ng_port=37222, rtp_min=37300, rtp_max=37899, hardened=True)
 DEAD_PIDS = {"rtpengine": 2**22 + 11, "kamailio": 2**22 + 12, "services": 2**22 + 13}  # beyond pid_max

@@ -12,7 +12,7 @@ from harness.contracts.errors import InputError, ScenarioError
 from harness.contracts.target import Target
 from harness.lab.config import LabConfig, lab_target
 from harness.load import load_profile
-from harness.load.media import plan_slots
+from harness.load.media_sampler import plan_slots
 from harness.load.plan import UacPlan, check_loopback, make_plan
 from harness.load.shapes import Timeline, hold, ramp, spike, steps, users_for
 

@@ -15,7 +15,8 @@ from harness.contracts.sipmsg import digest_authorization, parse, parse_challeng
 from harness.contracts.target import Secret
 from harness.load.plan import UacPlan
 from harness.load.scheduler import Scheduler
-from harness.load.uac import Flow, Uac
+from harness.load.txn import Flow
+from harness.load.uac import Uac
 from harness.load.wire import call_id_key, parse_request, reply_to
 
 PLAN = UacPlan(host="127.0.0.1", port=41060, domain="lab.local", call_uri="sip:load-answer@lab.local",

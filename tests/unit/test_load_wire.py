@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.contracts.sdp import first_audio
 from harness.contracts.sipmsg import parse
 from harness.load.wire import (
     build_request,
@@ -10,7 +11,6 @@ from harness.load.wire import (
     parse_request,
     parse_response,
     reply_to,
-    sdp_media_addr,
     split_header_values,
     uri_of,
 )
@@ -45,7 +45,8 @@ def test_response_matching_fields_and_dialog_parts() -> None:
     assert r.reason == "OK" and r.to_tag == "srv-9" and r.call_id == "c-42@harness-load"
     assert r.contact == "sip:load-answer@127.0.0.1:41060"
     assert r.record_route == ["<sip:127.0.0.1:41060;lr>", '<sip:10.0.0.1;lr;x="a,b">', "<sip:192.0.2.1;lr>"]
-    assert sdp_media_addr(r.body) == ("127.0.0.1", 40200, 0)
+    m = first_audio(r.body)
+    assert m is not None and (m.connectable, m.port, m.payloads[0]) == ("127.0.0.1", 40200, 0)
     assert call_id_key(OK_INVITE) == b"c-42@harness-load"
 
 
@@ -74,7 +75,8 @@ def test_built_request_parses_back_with_route_and_body() -> None:
     assert m.branch() == "z9hG4bKq" and m.cseq == (3, "INVITE") and m.tag("To") == "srv-9"
     assert m.all("Route") == ["<sip:127.0.0.1:41060;lr>"]
     assert m.header("Content-Length") == str(len(body)) and b"a=sendonly" in m.body
-    assert sdp_media_addr(m.body) == ("127.0.0.1", 40100, 0)
+    media = first_audio(m.body)
+    assert media is not None and (media.connectable, media.port, media.payloads[0]) == ("127.0.0.1", 40100, 0)
 
 
 def test_reply_to_echoes_the_request_and_adds_a_to_tag() -> None:
@@ -92,4 +94,4 @@ def test_header_value_helpers() -> None:
     assert split_header_values('<sip:a>;x, "b, c" <sip:b>') == ["<sip:a>;x", '"b, c" <sip:b>']
     assert uri_of('"A" <sip:a@b;transport=udp>;tag=1') == "sip:a@b;transport=udp"
     assert uri_of("sip:a@b;tag=1") == "sip:a@b"
-    assert sdp_media_addr(b"v=0\r\ns=-\r\n") is None
+    assert first_audio(b"v=0\r\ns=-\r\n") is None

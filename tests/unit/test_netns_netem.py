@@ -1,22 +1,16 @@
-"""The lab's line (harness.lab.netem): the impairment model with a seeded random source, packet
-classification, and the forwarder loop driven through its control socket over datagram socket pairs
-that stand in for the TUN devices."""
+"""The lab's line (harness.lab.netem): the impairment model with a seeded random source and packet
+classification. The forwarder loop, over socket pairs and a thread, is in
+tests/integration/test_netem_forwarder.py."""
 
 from __future__ import annotations
 
 import itertools
 import random
-import socket
 import struct
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from harness.contracts.errors import LabError
-from harness.lab.netem import Forwarder, Impairment, Line, LossModel, is_sip, udp_ports
-from harness.lab.netns import LineControl
+from harness.lab.netem import Impairment, Line, LossModel, is_sip, udp_ports
 
 SIP_PORT = 46960
 
@@ -145,81 +139,3 @@ def test_packet_classification() -> None:
     assert udp_ports(udp_packet(1, 2, frag_offset=185)) is None  # a later fragment has no UDP header
     assert udp_ports(b"\x60" + b"\0" * 60) is None  # IPv6
     assert udp_ports(b"\x45\0") is None
-
-
-# ---- the forwarder, over socket pairs standing in for the TUN devices -----------------------------------
-@pytest.fixture
-def wire(tmp_path: Path) -> Iterator[tuple[socket.socket, socket.socket, LineControl]]:
-    root_here, root_fwd = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    ns_here, ns_fwd = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    control = tmp_path / "netem.sock"
-    fwd = Forwarder(root_fwd.fileno(), ns_fwd.fileno(), SIP_PORT, str(control), seed=9)
-    t = threading.Thread(target=fwd.run, daemon=True)
-    t.start()
-    try:
-        for s in (root_here, ns_here):
-            s.settimeout(1.0)
-        yield root_here, ns_here, LineControl(control, timeout=1.0)
-    finally:
-        fwd.stop = True
-        t.join(2.0)
-        for s in (root_here, root_fwd, ns_here, ns_fwd, fwd.ctl):
-            s.close()
-    assert not t.is_alive()
-
-
-def test_forwarder_carries_both_ways_and_obeys_its_control(
-        wire: tuple[socket.socket, socket.socket, LineControl]) -> None:
-    root, ns, control = wire
-    pkt = udp_packet(50000, 46962)
-    root.send(pkt)
-    assert ns.recv(65535) == pkt
-    ns.send(pkt)
-    assert root.recv(65535) == pkt
-
-    reply = control.set(Impairment(loss_pct=100), direction="to_lab")
-    assert reply["lines"]["to_lab"]["describe"] == "loss 100% (media only)"
-    root.send(pkt)
-    root.send(udp_packet(50000, SIP_PORT, b"OPTIONS"))  # SIP still passes
-    assert ns.recv(65535).endswith(b"OPTIONS")
-    ns.send(pkt)  # the other direction is untouched
-    assert root.recv(65535) == pkt
-
-    control.clear()
-    control.outage(0.3, direction="from_lab")
-    ns.send(pkt)
-    root.settimeout(0.2)
-    with pytest.raises(TimeoutError):
-        root.recv(65535)
-    status = control.status()["lines"]
-    assert status["to_lab"]["counters"]["lost"] == 1 and status["from_lab"]["counters"]["outage_lost"] == 1
-
-
-def test_forwarder_delays_by_the_set_amount(wire: tuple[socket.socket, socket.socket, LineControl]) -> None:
-    import time
-
-    root, ns, control = wire
-    control.set(Impairment(delay_ms=120), direction="both")
-    t0 = time.monotonic()
-    root.send(udp_packet(50000, 46962))
-    ns.recv(65535)
-    assert 0.11 <= time.monotonic() - t0 <= 0.4
-
-
-def test_control_refuses_bad_commands(wire: tuple[socket.socket, socket.socket, LineControl]) -> None:
-    _, _, control = wire
-    with pytest.raises(LabError, match="unknown command"):
-        control.request({"cmd": "explode"})
-    with pytest.raises(LabError, match="direction must be"):
-        control.request({"cmd": "outage", "seconds": 1, "direction": "sideways"})
-    with pytest.raises(LabError, match="loss_pct"):
-        control.request({"cmd": "set", "impairment": {"loss_pct": 300}})
-    with pytest.raises(LabError, match="outage seconds"):
-        control.outage(0)
-
-
-def test_control_without_a_line_fails_in_bounded_time(tmp_path: Path) -> None:
-    control = LineControl(tmp_path / "nobody.sock", timeout=0.2)
-    assert control.ping() is False
-    with pytest.raises(LabError, match="did not answer"):
-        control.status()

@@ -9,20 +9,21 @@ from pathlib import Path
 import pytest
 
 from harness.contracts.errors import InputError, ProbeBudgetError, ProbeScopeError
+from harness.contracts.sdp import parse_sdp
 from harness.contracts.sipmsg import SipParseError, parse
 from harness.contracts.target import Target
 from harness.probes.client import Exchange, Reply
 from harness.probes.enumeration import Sample, compare, missing_users, sample_of
-from harness.probes.evidence import EvidenceLog, mask
 from harness.probes.leakage import version_leaks
 from harness.probes.malformed import PROBES, Addressing
 from harness.probes.passwords import weakness
+from harness.probes.probe_evidence import EvidenceLog, mask
+from harness.probes.probe_uac import auth_header, route_set, sdp_offer
+from harness.probes.readiness import ping_budget
 from harness.probes.sanity import date_skew
 from harness.probes.scope import PacketBudget, ProbeScope
-from harness.probes.sdp import media
 from harness.probes.timing import percentile, summarize
 from harness.probes.transport import split_stream
-from harness.probes.uac import auth_header, route_set, sdp_offer
 
 
 def target(host: str = "127.0.0.1") -> Target:
@@ -79,6 +80,21 @@ def test_unresolvable_target_is_an_input_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     with pytest.raises(ProbeScopeError, match="does not resolve"):
         ProbeScope.for_target(target("pbx.invalid"))
+
+
+def test_the_lab_scope_is_its_own_address_and_loopback() -> None:
+    for ip in ("127.0.0.1", "10.233.4.2"):
+        scope = ProbeScope.for_lab(ip)
+        assert scope.check(ip) == ip and scope.check("127.0.0.1") == "127.0.0.1"
+        with pytest.raises(ProbeScopeError):
+            scope.check("10.233.4.6")  # another lab's address is not this lab
+    for bad in ("lab.local", "8.8.8.8"):
+        with pytest.raises(ProbeScopeError):
+            ProbeScope.for_lab(bad)
+
+
+def test_a_readiness_ping_is_bounded_by_its_timeout() -> None:
+    assert ping_budget(0.3).limit == 7 and ping_budget(2.0).limit == 41 and ping_budget(0.0).limit == 2
 
 
 def test_budget_refuses_the_packet_past_its_limit() -> None:
@@ -227,13 +243,13 @@ def test_weak_passwords(user: str, password: str, why: str | None) -> None:
 
 
 def test_sdp_media_tells_srtp_from_plain() -> None:
-    secure = media(sdp_offer("127.0.0.1", 4000, srtp=True))
-    plain = media(sdp_offer("127.0.0.1", 4000))
+    secure = parse_sdp(sdp_offer("127.0.0.1", 4000, srtp=True))
+    plain = parse_sdp(sdp_offer("127.0.0.1", 4000))
     assert secure[0].srtp and secure[0].proto == "RTP/SAVP" and secure[0].crypto_suites == ("AES_CM_128_HMAC_SHA1_80",)
     assert not plain[0].srtp and plain[0].port == 4000
-    rejected = media(b"v=0\r\nm=audio 0 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n")
+    rejected = parse_sdp(b"v=0\r\nm=audio 0 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n")
     assert not rejected[0].srtp  # port 0: the stream was refused
-    assert media(b"m=audio notaport RTP/AVP 0\r\n") == []
+    assert parse_sdp(b"m=audio notaport RTP/AVP 0\r\n") == []
 
 
 def test_date_skew_and_percentiles() -> None:

@@ -8,7 +8,7 @@ from harness.contracts.sipmsg import parse
 from harness.contracts.verdict import Verdict
 from harness.probes.bruteforce import Attempt, Limits, Observation, judge, outcomes
 from harness.probes.client import Exchange, Reply
-from harness.probes.uac import RegisterResult
+from harness.probes.probe_uac import RegisterResult
 
 LIMITS = Limits(confirm=3, slowdown_factor=3.0, slowdown_min_ms=100.0, timeout_s=1.5)
 OK = Attempt(0, 200, "OK", 3.0)

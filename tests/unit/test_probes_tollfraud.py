@@ -7,8 +7,8 @@ import pytest
 
 from harness.contracts.sipmsg import parse
 from harness.probes.client import Exchange, Reply
+from harness.probes.probe_uac import CallResult
 from harness.probes.tollfraud import RefusalPolicy, classify, dial_strings, international, verdict_of
-from harness.probes.uac import CallResult
 
 POLICY = RefusalPolicy()
 

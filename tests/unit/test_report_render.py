@@ -23,8 +23,8 @@ from harness.contracts.settings import Settings
 from harness.report.junit import junit_xml
 from harness.report.png import encode_palette, palette
 from harness.report.render import render_report, write_report
-from harness.report.sink import ReportSink, report_path
-from harness.report.store import history, load_run
+from harness.report.report_sink import ReportSink, report_path
+from harness.report.run_store import history, load_run
 from harness.report.trends import RunPoint, quality_trend
 
 DAY = 86400.0
@@ -226,8 +226,10 @@ def test_embedded_audio_has_a_budget_per_report(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(scenario, "EMBED_BUDGET", (cur / "connect" / "agent-c1.wav").stat().st_size)
     html = render_report(cur).html
     assert html.count("data:audio/wav") == 1 and html.count('href="connect/agent-c1.wav"') == 1
-    # the probe has no reference recorded (and the test has no scenario file): only its received spectrogram
+    # the probe has no reference recorded: only its received spectrogram, and the report says so (it never
+    # looks for one in a scenario file)
     assert html.count('class="spec"') == 3 and "heard by agent · audio:probe" in html
+    assert html.count("reference audio not known") == 1
 
 
 def test_bad_stored_data_is_reported_not_fatal(tmp_path: Path) -> None:

@@ -7,10 +7,10 @@ import json
 import re
 from pathlib import Path
 
-from harness.report.ladder import build_flow, ladder_html
+from harness.contracts.siplog import mask_credentials
+from harness.report.ladder import SipLog, build_flow, ladder_html, party_log
 from harness.report.markup import Markup, el
 from harness.report.render import render_report
-from harness.report.siplog import SipLog, mask_credentials, read_sip_log
 
 from .test_report_render import T0, make_run
 
@@ -24,7 +24,7 @@ SRTP_KEY = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"
 def parse_sip_log(text: str, party: str, where: Path) -> SipLog:
     path = where / f"{party}.sip.log"
     path.write_text(text)
-    return read_sip_log(path, party)
+    return party_log(path, party)
 
 
 def _msg(head: str, lines: list[str]) -> str:

@@ -10,7 +10,7 @@ import pytest
 from harness.audio.checks.check_emodel import emodel_check
 from harness.audio.checks.check_loss import loss_check
 from harness.audio.result import Analysis, RtpStats
-from harness.contracts.rtp import aggregate_stats
+from harness.contracts.rtp_stats import aggregate_stats
 from harness.contracts.thresholds import Thresholds
 from harness.contracts.verdict import Verdict
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from harness.contracts.checkname import CheckName
 from harness.findings.evidence import Clues
-from harness.findings.model import Diagnosis
+from harness.findings.finding_model import Diagnosis
 from harness.findings.rules import diagnose
 
 from .test_findings_support import LAB_TARGET, check, main_call, request, response, rtp_stats, scenario, write_logs
@@ -40,26 +41,29 @@ def diag(tmp_path: Path, sc: dict[str, Any], name: str, logs: dict[str, str] | N
 
 
 # ---- media_stopped ----------------------------------------------------------------------------------
-CONNECTED = check("call:main:connected", "PASS", "connected", "connected", detail="both ends CONFIRMED for 2 s")
-DROPPED = check("call:main:connected", "FAIL", "dropped", "connected",
+CONNECTED = check(CheckName("call", call="main", metric="connected"),
+                  "PASS", "connected", "connected", detail="both ends CONFIRMED for 2 s")
+DROPPED = check(CheckName("call", call="main", metric="connected"), "FAIL", "dropped", "connected",
                 detail=f"agent received a BYE from 127.0.0.9:36676, which is not the PBX ({PBX}): a BYE from "
                        "nowhere; still up at caller")
-KILL = check("fault:rtpengine", "PASS", "kill", "kill", detail="killed rtpengine (pid 12794)")
-START = check("fault:rtpengine", "PASS", "start", "start", detail="started again (pid 12937), ready after 0.25 s")
-OUTAGE = check("line:outage", "PASS", 4.0, "applied", "s", detail="media cut both for 4 s")
+KILL = check(CheckName("fault", subject="rtpengine"), "PASS", "kill", "kill", detail="killed rtpengine (pid 12794)")
+START = check(CheckName("fault", subject="rtpengine"),
+              "PASS", "start", "start", detail="started again (pid 12937), ready after 0.25 s")
+OUTAGE = check(CheckName("line", subject="outage"), "PASS", 4.0, "applied", "s", detail="media cut both for 4 s")
 TAIL = ": the media stopped while the call stayed up (a dead media relay, a cut media path; an RTP timeout ends such " \
        "calls)"
 
 
 def flowing(src: str, dst: str, got: float, label: str = "main", before: int = 52) -> dict[str, Any]:
     ok = got >= 50
-    return check(f"rtp:{label}:{src}->{dst}:flowing", "PASS" if ok else "FAIL", got, 50.0, "packets", ">=",
+    return check(CheckName("rtp", call=label, direction=(src, dst), metric="flowing"), "PASS" if ok else "FAIL", got,
+                 50.0, "packets", ">=",
                  f"{dst} received {got:g} RTP packets in 2 s ({before} before)" + ("" if ok else TAIL))
 
 
 def media_scenario(*checks: dict[str, Any], lost: int = 0) -> dict[str, Any]:
     """A call that was answered, then whatever ``checks`` say happened to it."""
-    return scenario([check("call:main", "PASS", 200, "answer", "SIP", detail="answered"), *checks],
+    return scenario([check(CheckName("call", call="main"), "PASS", 200, "answer", "SIP", detail="answered"), *checks],
                     calls={"main": main_call()},
                     rtp={"main": {"caller": rtp_stats(128 if lost else 52, 167, "127.0.0.1:42964", rx_lost=lost),
                                   "agent": rtp_stats(128 if lost else 52, 167, "127.0.0.1:42992", rx_lost=lost)}})
@@ -129,7 +133,9 @@ def test_stalled_media_is_not_media_stopped_unless_the_call_was_up(tmp_path: Pat
 
 
 def test_unmeasured_flow_is_not_media_stopped(tmp_path: Path) -> None:
-    sc = media_scenario(KILL, CONNECTED, check("rtp:main:caller->agent:flowing", "ERROR", None, 50.0, "packets", ">="))
+    unmeasured = check(CheckName("rtp", call="main", direction=("caller", "agent"), metric="flowing"),
+                       "ERROR", None, 50.0, "packets", ">=")
+    sc = media_scenario(KILL, CONNECTED, unmeasured)
     assert diag(tmp_path, sc, "rtp:main:caller->agent:flowing").rule != "media_stopped"
 
 
@@ -139,9 +145,11 @@ def bye(cseq: int, extra: str = "") -> str:
 
 
 def dropped_scenario(detail: str) -> dict[str, Any]:
-    return scenario([check("call:main", "PASS", 200, "answer", "SIP", detail="answered"),
-                     check("fault:bye:main", "PASS", 200, "sent", "SIP"),
-                     check("call:main:connected", "FAIL", "dropped", "connected", detail=detail)],
+    return scenario([check(CheckName("call", call="main"), "PASS", 200, "answer", "SIP", detail="answered"),
+                     check(CheckName("fault", subject="bye", call="main", subject_first=True),
+                           "PASS", 200, "sent", "SIP"),
+                     check(CheckName("call", call="main", metric="connected"),
+                           "FAIL", "dropped", "connected", detail=detail)],
                     calls={"main": main_call()})
 
 
@@ -203,11 +211,13 @@ def test_an_end_gone_without_a_bye_is_only_a_guess(tmp_path: Path) -> None:
     assert "agent's own SIP stack ended its end (408 Request Timeout)" in d.cause
 
 
-@pytest.mark.parametrize(("name", "value", "rule_name"), [("call:main", 404, "call_refused"),
-                                                          ("transfer:main:recovered", "dropped", "transfer_failed")])
-def test_call_dropped_stays_out_of_other_call_outcomes(tmp_path: Path, name: str, value: Any, rule_name: str) -> None:
-    sc = scenario([check(name, "FAIL", value, "connected")], calls={"main": main_call()})
-    assert diag(tmp_path, sc, name).rule == rule_name
+@pytest.mark.parametrize(("cid", "value", "rule_name"), [
+    (CheckName("call", call="main"), 404, "call_refused"),
+    (CheckName("transfer", call="main", metric="recovered"), "dropped", "transfer_failed")])
+def test_call_dropped_stays_out_of_other_call_outcomes(tmp_path: Path, cid: CheckName, value: Any,
+                                                       rule_name: str) -> None:
+    sc = scenario([check(cid, "FAIL", value, "connected")], calls={"main": main_call()})
+    assert diag(tmp_path, sc, str(cid)).rule == rule_name
 
 
 # ---- registration_lost ------------------------------------------------------------------------------
@@ -231,13 +241,15 @@ def caller_log(*invites: tuple[str, str, int]) -> str:
 
 
 def restart_scenario(code: int = 404, registered: bool = True) -> dict[str, Any]:
-    checks = [check("register:caller", "PASS", 200, 200, "SIP", "=="),
-              check("register:agent", "PASS" if registered else "FAIL", 200 if registered else 403, 200, "SIP", "=="),
-              check("call:main", "PASS", 200, "answer", "SIP", detail="answered"),
-              check("fault:kamailio", "PASS", "restart", "restart",
+    checks = [check(CheckName("register", subject="caller"), "PASS", 200, 200, "SIP", "=="),
+              check(CheckName("register", subject="agent"),
+                    "PASS" if registered else "FAIL", 200 if registered else 403, 200, "SIP", "=="),
+              check(CheckName("call", call="main"), "PASS", 200, "answer", "SIP", detail="answered"),
+              check(CheckName("fault", subject="kamailio"), "PASS", "restart", "restart",
                     detail="killed kamailio (pid 12815); started again (pid 12881), ready after 0.25 s"),
-              CONNECTED, check("hangup:main", "PASS", 12.9, "both ends released", "ms"),
-              check("call:after_restart", "FAIL", code, "answer", "SIP", detail=f"ended with {code}")]
+              CONNECTED, check(CheckName("hangup", call="main"), "PASS", 12.9, "both ends released", "ms"),
+              check(CheckName("call", call="after_restart"),
+                    "FAIL", code, "answer", "SIP", detail=f"ended with {code}")]
     regs = {"caller": {"account": "caller", "code": 200, "reason": "OK"}}
     if registered:
         regs["agent"] = {"account": "agent1", "code": 200, "reason": "OK"}
@@ -300,12 +312,13 @@ def test_404_for_a_registered_callee_without_a_restart_is_the_number(tmp_path: P
 
 def expiry_scenario() -> dict[str, Any]:
     return scenario(
-        [check("register:caller", "PASS", 200, 200, "SIP", "=="),
-         check("register:agent", "PASS", 200, 200, "SIP", "==", metrics={"expires": 10, "elapsed_ms": 2.8},
+        [check(CheckName("register", subject="caller"), "PASS", 200, 200, "SIP", "=="),
+         check(CheckName("register", subject="agent"),
+               "PASS", 200, 200, "SIP", "==", metrics={"expires": 10, "elapsed_ms": 2.8},
                detail="registered once for 10 s with Contact 127.0.0.1:54008, never refreshed"),
-         check("call:before_expiry", "PASS", 200, "answer", "SIP", detail="answered"),
-         check("hangup:before_expiry", "PASS", 14.3, "both ends released", "ms"),
-         check("call:after_expiry", "FAIL", 404, "answer", "SIP", detail="ended with 404")],
+         check(CheckName("call", call="before_expiry"), "PASS", 200, "answer", "SIP", detail="answered"),
+         check(CheckName("hangup", call="before_expiry"), "PASS", 14.3, "both ends released", "ms"),
+         check(CheckName("call", call="after_expiry"), "FAIL", 404, "answer", "SIP", detail="ended with 404")],
         registrations={"caller": {"account": "caller", "code": 200, "reason": "OK"}}, name="faults-register-expires",
         calls={"before_expiry": main_call(), "after_expiry": main_call(sip_call_id="cid-2", final_code=404,
                                                                        answered=False)})

@@ -146,3 +146,60 @@ def test_unknown_params_are_named(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as ei:
         load_paths([suite])
     assert "no parameter 'volume'" in str(ei.value) and ei.value.line == 3
+
+
+NAMED = """
+name: x
+parties:
+  caller: {account: caller}
+  agent: {account: agent1}
+  agent_b: {account: agent2}
+steps:
+  - call: {from: caller, to: agent, as: main}
+"""
+
+
+@pytest.mark.parametrize(
+    ("step", "field", "needle"),
+    [
+        ("- call: {from: caller, to: agent_b, as: 'x:y'}", "steps[1].call.as", "call name 'x:y'"),
+        ("- call: {from: caller, to: agent_b, as: 'a->b'}", "steps[1].call.as", "call name 'a->b'"),
+        ("- transfer: {party: agent, call: main, to: agent_b, as: 'moved:on'}", "steps[1].transfer.as",
+         "call name 'moved:on'"),
+        ("- check_audio: {call: main, label: 'after:fault'}", "steps[1].check_audio.label", "label 'after:fault'"),
+        ("- expect_connected: {call: main, label: 'up->down'}", "steps[1].expect_connected.label",
+         "label 'up->down'"),
+    ],
+)
+def test_a_name_that_would_break_check_names_is_refused(tmp_path: Path, step: str, field: str, needle: str) -> None:
+    """Check names join their parts with ':' and a direction's ends with '->': a call name or a label holding
+    either is refused at load time, naming file, line and field."""
+    p = write(tmp_path, NAMED + "  " + step + "\n")
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(p)
+    err = ei.value
+    assert (err.path, err.line) == (str(p), 8), str(err)
+    assert f"{p}:8" in str(err) and field in str(err) and needle in str(err) and "cannot be part of a check name" \
+        in str(err)
+
+
+@pytest.mark.parametrize("party", ["'ag:ent'", "'caller->x'", "' caller'"])
+def test_a_party_name_that_would_break_check_names_is_refused(tmp_path: Path, party: str) -> None:
+    p = write(tmp_path, f"name: x\nparties:\n  caller: {{}}\n  {party}: {{account: agent1}}\nsteps:\n  - talk: 1\n")
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(p)
+    err = ei.value
+    assert (err.path, err.line) == (str(p), 4), str(err)
+    assert "parties." in str(err) and "party name" in str(err) and "cannot be part of a check name" in str(err)
+
+
+def test_names_fit_for_check_names_load(tmp_path: Path) -> None:
+    sc = load_scenario(write(tmp_path, NAMED + "  - check_audio: {call: main, label: after-restart.2 (b)}\n"
+                                               "  - call: {from: caller, to: agent_b, as: second_call}\n"))
+    assert [e.step.label if e.keyword == "check_audio" else e.step.alias for e in sc.steps] == \
+        ["main", "after-restart.2 (b)", "second_call"]
+
+
+def test_every_shipped_scenario_loads() -> None:
+    scenarios = load_paths(sorted(p for p in (REPO / "scenarios").glob("*.yaml") if not p.name.startswith("load-")))
+    assert len({s.path for s in scenarios}) >= 20

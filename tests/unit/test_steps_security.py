@@ -13,13 +13,15 @@ from harness.contracts.errors import ScenarioError
 from harness.contracts.sipmsg import parse
 from harness.contracts.verdict import Verdict
 from harness.probes.client import Exchange, Reply
+from harness.probes.probe_uac import CallResult
 from harness.probes.tollfraud import RefusalPolicy, classify
-from harness.probes.uac import CallResult
 from harness.scenarios import load_scenario, load_suite
-from harness.scenarios.steps_security import SEVERITIES, AuthEnforced, TollFraud, finding
-from harness.scenarios.steps_security_tollfraud import _Probed
+from harness.scenarios.steps_security import AuthEnforced
+from harness.scenarios.steps_security_base import SEVERITIES, finding, security_check
+from harness.scenarios.steps_security_tollfraud import TollFraud, _Probed
 
 REPO = Path(__file__).resolve().parents[2]
+AUTH_I, AUTH_G = security_check("auth", "i"), security_check("auth", "g")
 
 
 def invite_exchange(ref: int, cseq: int, *statuses: str) -> Exchange:
@@ -69,31 +71,31 @@ def test_bad_parameters_name_file_line_and_field(tmp_path: Path, steps: str, mes
 
 
 def test_finding_carries_severity_category_and_evidence() -> None:
-    c = finding("auth:x", False, 200, "refused", "critical", "accepted", [3, 4], codes=[200])
+    c = finding(security_check("auth", "x"), False, 200, "refused", "critical", "accepted", [3, 4], codes=[200])
     assert c.name == "security:auth:x" and c.verdict is Verdict.FAIL
     assert c.metrics == {"category": "security", "severity": "critical", "codes": [200],
                          "evidence": {"file": "probes-evidence.txt", "exchanges": [3, 4]}}
     assert SEVERITIES == ("info", "low", "medium", "high", "critical")
     with pytest.raises(ValueError):
-        finding("x", True, 1, 1, "severe")
+        finding(security_check("x"), True, 1, 1, "severe")
 
 
 def test_auth_calls_challenged_refused_or_routed() -> None:
     step = AuthEnforced(None, None, False, 1.0)
     challenge = call(invite_exchange(1, 1, "407 Proxy Authentication Required"))
-    challenged = step._judge_call("auth:i", "critical", challenge, "sip:2001@x", guest=False)
+    challenged = step._judge_call(AUTH_I, "critical", challenge, "sip:2001@x", guest=False)
     assert challenged.verdict is Verdict.PASS and challenged.value == 407
-    not_found = step._judge_call("auth:i", "medium", call(invite_exchange(1, 1, "100 Trying", "404 Not Found")),
+    not_found = step._judge_call(AUTH_I, "medium", call(invite_exchange(1, 1, "100 Trying", "404 Not Found")),
                                  "sip:2001@x", guest=True)
     assert not_found.verdict is Verdict.PASS and "is the callee registered" in not_found.detail
-    answered = step._judge_call("auth:i", "medium", call(invite_exchange(1, 1, "180 Ringing", "200 OK"), answered=True),
+    answered = step._judge_call(AUTH_I, "medium", call(invite_exchange(1, 1, "180 Ringing", "200 OK"), answered=True),
                                 "sip:2001@x", guest=True)
     assert answered.verdict is Verdict.FAIL and answered.value == "answered" and "torn down" in answered.detail
     assert answered.metrics["severity"] == "medium"
-    silent = step._judge_call("auth:i", "critical", call(invite_exchange(1, 1)), "sip:2001@x", guest=False)
+    silent = step._judge_call(AUTH_I, "critical", call(invite_exchange(1, 1)), "sip:2001@x", guest=False)
     assert silent.verdict is Verdict.ERROR  # nothing answered: nothing judged
     guests_ok = AuthEnforced(None, None, True, 1.0)._judge_call(
-        "auth:g", "info", call(invite_exchange(1, 1, "200 OK"), answered=True), "sip:2001@x", guest=True)
+        AUTH_G, "info", call(invite_exchange(1, 1, "200 OK"), answered=True), "sip:2001@x", guest=True)
     assert guests_ok.verdict is Verdict.PASS
 
 
@@ -101,7 +103,7 @@ def test_auth_call_the_harness_had_to_cancel_is_not_refused() -> None:
     step = AuthEnforced(None, None, False, 3.0)
     kept = call(invite_exchange(1, 1, "100 Trying", "487 Request Terminated"))
     kept.cancelled = True
-    c = step._judge_call("auth:i", "critical", kept, "sip:2001@x", guest=False)
+    c = step._judge_call(AUTH_I, "critical", kept, "sip:2001@x", guest=False)
     assert c.verdict is Verdict.FAIL and c.value == "not refused"
     assert "not challenged or refused within 3 s" in c.detail and "its 487 is no refusal" in c.detail
 
@@ -113,16 +115,16 @@ def test_toll_fraud_judges_each_format_and_never_passes_on_nothing() -> None:
     rang.cancelled = True
     got = _Probed([("00", "0044@x", c, classify(c, policy, authenticated=False, waited_s=3.0)) for c in
                    (call(invite_exchange(2, 1, "404 Not Found")), rang)])
-    c = step._judge("toll_fraud:unauthenticated", "critical", got, authenticated=False)
+    c = step._judge(security_check("toll_fraud", "unauthenticated"), "critical", got, authenticated=False)
     assert c.verdict is Verdict.FAIL and c.value == "routed" and "torn down at once" in c.detail
     assert c.threshold == "refused (401/407 challenge or 403/404/484/488/503/603)"
     assert [f["outcome"] for f in c.metrics["formats"]] == ["refused", "routed"]
     ok = call(invite_exchange(1, 1, "407 Proxy Authentication Required"), invite_exchange(2, 2, "403 Forbidden"),
               authenticated=True)
-    passed = step._judge("toll_fraud:authenticated", "high", _Probed(
+    passed = step._judge(security_check("toll_fraud", "authenticated"), "high", _Probed(
         [("+", "+44@x", ok, classify(ok, policy, authenticated=True, waited_s=3.0))]), authenticated=True)
     assert passed.verdict is Verdict.PASS and "407 challenge, then 403 Forbidden" in passed.detail
-    cut = step._judge("toll_fraud:authenticated", "high", _Probed(
+    cut = step._judge(security_check("toll_fraud", "authenticated"), "high", _Probed(
         [("+", "+44@x", ok, classify(ok, policy, authenticated=True, waited_s=3.0))],
         [("011", "the step's time bound of 40 s was reached")]), authenticated=True)
     assert cut.verdict is Verdict.ERROR and "1 more call not probed" in cut.detail  # never a PASS on what was not run

@@ -13,7 +13,8 @@ from harness.contracts.target import Target
 from harness.contracts.thresholds import DEFAULT_THRESHOLDS
 from harness.scenarios import load_scenario
 from harness.scenarios.context import RunContext
-from harness.scenarios.steps_system import Reachability, limit
+from harness.scenarios.steps_probe import limit
+from harness.scenarios.steps_system import Reachability
 
 REPO = Path(__file__).resolve().parents[2]
 

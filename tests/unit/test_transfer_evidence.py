@@ -13,8 +13,8 @@ from harness.contracts.errors import StepFailed
 from harness.contracts.target import Target
 from harness.contracts.verdict import Verdict
 from harness.scenarios.context import CallLeg, RunContext
-from harness.scenarios.model import Scenario
-from harness.scenarios.steps_flow import Offer, Transfer, _offer_evidence
+from harness.scenarios.scenario_model import Scenario
+from harness.scenarios.steps_transfer import Offer, Transfer, _offer_evidence
 
 Event = dict[str, Any]
 
@@ -88,7 +88,7 @@ def _failed(tmp_path: Path, expect: str, code: int | None, offer: Offer, tgt: Ta
     ctx = ctx_with(tmp_path, {"caller": alive, "agent_a": alive}, tgt)
     leg = CallLeg("main", "caller", "c1", "sip:2001@x", callee="agent_a", callee_call="c1")
     step = Transfer("agent_a", "main", "agent_b", None, "x", expect, 3.0)
-    step._failed(ctx, leg, alive, "c1", alive, "c1", code, refused, "transfer:main", offer)  # type: ignore[arg-type]
+    step._failed(ctx, leg, alive, "c1", alive, "c1", code, refused, offer)  # type: ignore[arg-type]
     return {c.name.split(":")[-1]: (c.verdict, c.value) for c in ctx.checks}
 
 
@@ -118,4 +118,4 @@ def test_a_dropped_caller_stops_the_scenario(tmp_path: Path) -> None:
     leg = CallLeg("main", "caller", "c1", "sip:2001@x", callee="agent_a", callee_call="c1")
     with pytest.raises(StepFailed, match="dropped the call"):
         Transfer("agent_a", "main", "agent_b", None, "x", "busy", 3.0)._failed(
-            ctx, leg, gone, "c1", gone, "c1", 486, False, "transfer:main", OFFERED)  # type: ignore[arg-type]
+            ctx, leg, gone, "c1", gone, "c1", 486, False, OFFERED)  # type: ignore[arg-type]

@@ -1,9 +1,10 @@
 """Diagnosis rules: small typed functions, each turning one kind of evidence into cause and fix.
 
-A rule declares which checks it looks at (by the check name's kind: ``register``, ``call``,
-``audio``...) and returns a :class:`~harness.findings.model.Diagnosis` or None when the evidence is
-not its kind of problem. :func:`diagnose` asks the rules in order and takes the first answer; a
-generic one restates the check when none knows better::
+A rule declares which checks it looks at (by the kind of the check's typed identity, ``id`` in
+``results.json``: ``register``, ``call``, ``audio``...; see :class:`~harness.findings.evidence.CheckView`)
+and returns a :class:`~harness.findings.finding_model.Diagnosis` or None when the evidence is not its kind of
+problem. :func:`diagnose` asks the rules in order and takes the first answer; a generic one restates the
+check when none knows better::
 
     @rule("auth_failure", kinds=("register", "call"), order=10)
     def auth_failure(c: Clues) -> Diagnosis | None:
@@ -11,8 +12,8 @@ generic one restates the check when none knows better::
             return None
         return found("the PBX refused the credentials ...", "check the password ...", "REGISTER -> 401")
 
-Rules live in modules by subject (signalling, media, audio, transfer, recording); importing this
-package registers them all.
+Rules live in modules by subject (harness_side, signalling, registration, drops, media, audio, transfer,
+recording); :func:`diagnose` imports them all, which registers them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from harness.findings.evidence import Clues
-from harness.findings.model import Diagnosis
+from harness.findings.finding_model import Diagnosis
 
 __all__ = ["RULES", "Rule", "diagnose", "found", "rule"]
 
@@ -32,12 +33,16 @@ RuleFn = Callable[[Clues], Diagnosis | None]
 @dataclass(frozen=True)
 class Rule:
     name: str
-    kinds: tuple[str, ...]  #: check-name kinds (prefix before the first ':'); a trailing '*' matches a prefix
+    kinds: tuple[str, ...]  #: check kinds; a trailing '*' matches a prefix, '*' alone every check
     order: int
     fn: RuleFn
 
     def applies(self, kind: str) -> bool:
-        return any(kind.startswith(k[:-1]) if k.endswith("*") else kind == k for k in self.kinds)
+        """A kind is a plain word. A check without an ``id`` has its whole name text for a kind (see
+        :meth:`CheckView.of <harness.findings.evidence.CheckView.of>`): with a ':' in it, it matches
+        only ``*``, never a prefix such as ``recording*``."""
+        return any(k == "*" or (kind.startswith(k[:-1]) and ":" not in kind) if k.endswith("*") else kind == k
+                   for k in self.kinds)
 
 
 #: Every rule, filled once at import by the @rule decorators (a registry, not run state)
@@ -89,7 +94,7 @@ def _generic(c: Clues) -> Diagnosis:
                          "cause with 'harness findings note'.")
 
 
-_RULE_MODULES = ("harness_side", "signalling", "media", "audio", "transfer", "recording")
+_RULE_MODULES = ("harness_side", "signalling", "registration", "drops", "media_flow", "audio", "transfer", "recordings")
 
 
 def _load_rules() -> None:

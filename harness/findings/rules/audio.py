@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.findings.evidence import Clues
-from harness.findings.model import Diagnosis
+from harness.findings.evidence import CheckView, Clues
+from harness.findings.finding_model import Diagnosis
 from harness.findings.rules import found, rule
 
 __all__: list[str] = []  # reached through the registry
@@ -156,17 +156,16 @@ def reference_longer_than_call(c: Clues) -> Diagnosis | None:
 def low_mos_explained(c: Clues) -> Diagnosis | None:
     if c.name.part != "mos" or c.name.direction is None:
         return None
-    others = [ch for ch in c.scenario.get("checks", [])
-              if str(ch.get("name", "")).startswith(c.name.sibling(c.name.subject) + ":")
-              and ch.get("verdict") == "FAIL"
-              and str(ch.get("name")).rsplit(":", 1)[-1] not in ("mos", "emodel_r")]
+    n = c.name
+    others = [(v.part, ch) for ch in c.scenario.get("checks", []) if ch.get("verdict") == "FAIL"
+              and (v := CheckView.of(ch)).prefix == n.prefix and v.subject == n.subject
+              and v.part not in ("", "mos", "emodel_r")]
     if not others:
         return None
-    first = others[0]
-    part = str(first.get("name")).rsplit(":", 1)[-1]
-    cause, fix = _fill(AUDIO_CHECKS.get(part, AUDIO_CHECKS["mos"]), first, c.name.subject)
+    part, first = others[0]
+    cause, fix = _fill(AUDIO_CHECKS.get(part, AUDIO_CHECKS["mos"]), first, n.subject)
     return found(f"MOS {c.value} is low because {cause}", fix,
-                 *[f"{o.get('name')} FAIL: {o.get('value')} {o.get('unit') or ''}".strip() for o in others])
+                 *[f"{o.get('name')} FAIL: {o.get('value')} {o.get('unit') or ''}".strip() for _, o in others])
 
 
 @rule("audio_quality", kinds=("audio", "recording"), order=60)

@@ -8,7 +8,7 @@ pressure, see harness.health), a party process crashed, the lab did not start, o
 from __future__ import annotations
 
 from harness.findings.evidence import Clues
-from harness.findings.model import Diagnosis
+from harness.findings.finding_model import Diagnosis
 from harness.findings.rules import found, rule
 
 __all__: list[str] = []  # reached through the registry

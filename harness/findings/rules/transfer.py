@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from harness.findings.evidence import Clues
-from harness.findings.model import Diagnosis
+from harness.contracts.siplog import LoggedMessage
+from harness.findings.evidence import Clues, summary_line
+from harness.findings.finding_model import Diagnosis
 from harness.findings.rules import found, rule
-from harness.findings.siplog import LoggedMessage, summary_line
 
 __all__: list[str] = []  # reached through the registry
 
