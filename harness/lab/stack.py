@@ -159,7 +159,7 @@ class LabStack:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "run").mkdir(exist_ok=True)
         (self.rec_dir / "pcaps").mkdir(parents=True, exist_ok=True)
-        write_configs(self.dir, cfg, self.rec_dir, self.media_priority)
+        self._write_configs()
         timings: dict[str, float] = {}
         self.started_at = time.time()
         try:
@@ -171,6 +171,10 @@ class LabStack:
             self.stop()
             raise
         return timings
+
+    def _write_configs(self) -> None:
+        """Every daemon's configuration (a variant lab, in the tests, edits them after this)."""
+        write_configs(self.dir, self.config, self.rec_dir, self.media_priority)
 
     def start_component(self, name: str, timeout: float = 10.0) -> float:
         """Spawn one component and wait for its readiness probe; returns the seconds it took."""

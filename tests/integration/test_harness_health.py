@@ -91,7 +91,8 @@ def test_a_healthy_run_reports_each_partys_clocks_and_scheduling(lab: LabStack, 
     scenario = write_scenario(tmp_path, SCENARIO.replace("talk: 7", "talk: 2"))
     result = Runner(lab.target, tmp_path / "run", lab=lab, log=lambda _m: None).run_all(load_paths([scenario]))
     health = result.scenarios[0].health
-    assert set(health["parties"]) == {"caller", "agent"}
+    # the scenario's parties, and the lab's own IVR, queue and echo parties (harness parties too)
+    assert set(health["parties"]) == {"caller", "agent", "lab ivr", "lab queue", "lab echo"}
     for p in health["parties"].values():
         assert p["media_ticks"] > 100  # 50 a second while the parties lived
         assert p["media_late_max_ms"] is not None and p["wake_late_max_ms"] is not None

@@ -13,6 +13,7 @@ from typing import Any
 from harness.sip.child.account import Acct
 from harness.sip.child.call import PartyCall
 from harness.sip.child.call_media import MediaPlan
+from harness.sip.child.logfile import LineLog
 from harness.sip.child.pjsua import TRANSPORTS, pj
 from harness.sip.child.process import ChildProcess, CommandError
 from harness.sip.health import Watchdog, make_clock_probe
@@ -53,8 +54,10 @@ class Child(ChildProcess):
         cfg.logConfig.level = int(a.get("log_level", 4))
         cfg.logConfig.consoleLevel = int(a.get("console_level", 2))
         cfg.logConfig.msgLogging = True
-        if a.get("log_file"):
-            cfg.logConfig.filename = a["log_file"]
+        if a.get("log_file"):  # written a line at a time, not through pjsua's 8 KB stdio buffer (LineLog)
+            self.log_writer = LineLog(str(a["log_file"]), int(a.get("console_level", 2)))
+            cfg.logConfig.writer = self.log_writer
+            cfg.logConfig.consoleLevel = cfg.logConfig.level  # pjsua2 hands a writer its console output only
         cfg.medConfig.noVad = True
         cfg.medConfig.clockRate = int(a.get("clock_rate", 8000))
         cfg.medConfig.sndClockRate = cfg.medConfig.clockRate

@@ -65,6 +65,7 @@ class ChildProcess:
         self.rtp_port = 40000
         self.rtp_range = 100
         self.silence: Any = None
+        self.log_writer: Any = None  #: the pjsua log's writer (harness.sip.child.logfile.LineLog)
 
     # ---- output -----------------------------------------------------------------------------------
     def emit(self, event: str, **fields: Any) -> None:
@@ -198,3 +199,5 @@ class ChildProcess:
         self.flush()
         self.ep.libDestroy()
         self.ep = None
+        if self.log_writer is not None:  # kept alive until pjsua is gone: libDestroy still logs
+            self.log_writer.close()
