@@ -19,6 +19,7 @@ Authentication-Info; Basic credentials; SDES ``inline:`` SRTP keys and MIKEY ``k
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ __all__ = ["LoggedMessage", "SipLogEntry", "mask_credentials", "mask_file", "par
 _HEAD = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3})\s+\S+\s+[.!]*(TX|RX) (\d+) bytes (Request|Response) msg "
                    r"(\S+) \(\S+\) (to|from) (\w+) ([^\s]+):\s*$")
 MASK = "***"
+_LOOSE_DIGEST = re.compile(r'\b(response|cnonce)\s*=\s*("[^"]*"|[^,\s]+)', re.IGNORECASE)
 _AUTH_HEADERS = re.compile(r"^(authorization|proxy-authorization|www-authenticate|proxy-authenticate"
                            r"|authentication-info)\s*:(.*)$", re.IGNORECASE)
 _AUTH_PARAMS = re.compile(r'\b(response|nonce|cnonce|opaque|nextnonce|rspauth)(\s*=\s*)("(?:[^"\\]|\\.)*"?|[^,\s]+)',
@@ -79,8 +81,13 @@ class LoggedMessage:
         return f"{m.status} {m.reason} ({m.cseq[1]})" if m.is_response else m.method
 
 
-def mask_credentials(text: str) -> str:
-    """The SIP text with authentication secrets and SRTP keys replaced by ``***``."""
+def mask_credentials(text: str, secrets: Iterable[str] = ()) -> str:
+    """The SIP text with authentication secrets and SRTP keys replaced by ``***``: the digest values of the
+    authentication headers, Basic credentials, SDES ``inline:`` keys and MIKEY data, a digest ``response``
+    or ``cnonce`` wherever it stands (a malformed probe may put it anywhere), and any of ``secrets`` (the
+    profile's passwords) wherever they appear. The one masker of everything kept as evidence."""
+    for secret in sorted({x for x in secrets if x}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
     out = []
     for line in text.split("\n"):
         cr = "\r" if line.endswith("\r") else ""
@@ -92,6 +99,8 @@ def mask_credentials(text: str) -> str:
             body = body[: m.start(2)] + value
         elif body[:2].lower() == "a=":
             body = _MIKEY.sub(lambda k: k.group(1) + MASK, _CRYPTO.sub(lambda k: k.group(1) + MASK, body))
+        else:
+            body = _LOOSE_DIGEST.sub(lambda p: f'{p.group(1)}="{MASK}"', body)
         out.append(body + cr)
     return "\n".join(out)
 

@@ -15,26 +15,21 @@ answers (an offline dictionary attack needs nothing more), ``cnonce``, and SRTP 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness.contracts.siplog import mask_credentials
+
 __all__ = ["EvidenceLog", "mask"]
 
 MAX_SHOWN = 4096  # bytes of one message written out; oversized probes are cut with a note
-_DIGEST_FIELDS = re.compile(r'\b(response|cnonce)\s*=\s*("[^"]*"|[^,\s]+)', re.IGNORECASE)
-_SRTP_KEY = re.compile(r"(inline:)[^\s|;]+", re.IGNORECASE)
-_MIKEY = re.compile(r"^(a=key-mgmt:[ \t]*\S+[ \t]+)\S+", re.IGNORECASE | re.MULTILINE)
 
 
 def mask(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with passwords, digest responses and SRTP keys replaced by ``***``."""
-    for s in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(s, "***")
-    text = _SRTP_KEY.sub(lambda m: m.group(1) + "***", text)
-    text = _MIKEY.sub(lambda m: m.group(1) + "***", text)
-    return _DIGEST_FIELDS.sub(lambda m: f'{m.group(1)}="***"', text)
+    """``text`` with passwords, digest responses and SRTP keys replaced by ``***`` (the one masker:
+    :func:`harness.contracts.siplog.mask_credentials`)."""
+    return mask_credentials(text, secrets)
 
 
 def _printable(data: bytes) -> str:

@@ -125,7 +125,8 @@ def test_mask_hides_passwords_and_digest_responses() -> None:
             "X-Note: the password is s3cret-pw\r\n")
     out = mask(text, ["s3cret-pw"])
     assert "6629fae4" not in out and "0a4f113b" not in out and "s3cret-pw" not in out
-    assert 'response="***"' in out and 'nonce="n1"' in out and 'username="1001"' in out
+    # one masker for all evidence (harness.contracts.siplog): the nonce is masked here as in the SIP logs
+    assert 'response="***"' in out and 'nonce="***"' in out and 'username="1001"' in out
 
 
 def test_mask_hides_srtp_keys() -> None:
