@@ -20,7 +20,6 @@ Contract every backend keeps:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -29,9 +28,8 @@ from harness.contracts.errors import StoreError
 from harness.contracts.settings import Settings
 from harness.findings.finding_model import Action, Change, Finding, Observation, RunRecord, ScenarioRecord, State
 
-__all__ = ["DB_ENV", "FindingsStore", "db_location", "open_store"]
+__all__ = ["FindingsStore", "db_location", "open_store"]
 
-DB_ENV = "HARNESS_DB"
 
 
 class FindingsStore(Protocol):
@@ -79,10 +77,7 @@ def db_location(settings: Settings, override: Path | None = None) -> Path:
     """``--db`` over ``HARNESS_DB`` over ``<HARNESS_HOME>/findings.db``."""
     if override is not None:
         return override.expanduser().resolve()
-    env = os.environ.get(DB_ENV)
-    if env:
-        return Path(env).expanduser().resolve()
-    return settings.home / "findings.db"
+    return settings.findings_db  # HARNESS_DB, read by harness.contracts.settings
 
 
 def open_store(location: Path | str, *, on_bad_record: Callable[[str], None] | None = None) -> FindingsStore:

@@ -12,7 +12,6 @@ line, 10.233.x.2, chosen from the SIP port unless given.
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -57,22 +56,12 @@ class LabConfig:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> LabConfig:
-        env = os.environ if environ is None else environ
+        """The lab's settings from the ``HARNESS_LAB_*`` variables (read by harness.contracts.settings),
+        under ``overrides`` (the CLI's options)."""
+        from harness.contracts.settings import Settings
+
         cfg = cls()
-        values: dict[str, Any] = {}
-        for name, var in (("ip", "HARNESS_LAB_IP"), ("sip_port", "HARNESS_LAB_SIP_PORT"),
-                          ("ng_port", "HARNESS_LAB_NG_PORT"), ("rtp_min", "HARNESS_LAB_RTP_MIN"),
-                          ("rtp_max", "HARNESS_LAB_RTP_MAX")):
-            if env.get(var):
-                raw = env[var]
-                try:
-                    values[name] = raw if name == "ip" else int(raw)
-                except ValueError:
-                    raise InputError(f"{var}={raw!r} is not a port number") from None
-        if env.get("HARNESS_LAB_NETNS", "").strip().lower() in ("1", "true", "yes", "on"):
-            values["netns"] = True
-        if env.get("HARNESS_LAB_HARDENED", "").strip().lower() in ("1", "true", "yes", "on"):
-            values["hardened"] = True
+        values: dict[str, Any] = dict(Settings.load(environ=environ).lab)
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("netns") and "ip" not in values:
             values["ip"] = default_address(int(values.get("sip_port", cfg.sip_port)))

@@ -83,6 +83,10 @@ def test_harness_variables_are_read_in_one_place() -> None:
         text = p.read_text()
         if p.name == "settings.py":
             continue
+        for node in ast.walk(ast.parse(text)):  # a variable's bare name as a value is a reader in the making
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    re.fullmatch(r"HARNESS_[A-Z_]+", node.value) and node.value != "HARNESS_CHECK":
+                readers.append(f"{p.relative_to(ROOT)}:{node.lineno}: {node.value}")
         for m in re.finditer(r'(?:environ(?:\.get)?\(|environ\[|getenv\()\s*"(HARNESS_\w+)"', text):
             readers.append(f"{p.relative_to(ROOT)}: {m.group(1)}")
         if re.search(r'envvar="HARNESS_', text):

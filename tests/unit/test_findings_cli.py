@@ -102,7 +102,7 @@ def test_retest_needs_an_id(tmp_path: Path, db: Path, capsys: pytest.CaptureFixt
 
 def test_only_failed_paths_lists_what_did_not_pass_last_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARNESS_DB", str(tmp_path / "f.db"))
-    settings = Settings(home=tmp_path)
+    settings = Settings.load(tmp_path)
     with pytest.raises(InputError, match="no run is recorded"):
         only_failed_paths(settings)
     files = [tmp_path / f"{n}.yaml" for n in ("a", "b", "c")]

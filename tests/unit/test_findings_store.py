@@ -113,10 +113,10 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_unsupported_backend_and_location_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(StoreError, match="not supported yet"):
         open_store("postgresql://user@host/db")
-    settings = Settings(home=tmp_path / "home")
     monkeypatch.delenv("HARNESS_DB", raising=False)
-    assert db_location(settings) == tmp_path / "home" / "findings.db"
-    monkeypatch.setenv("HARNESS_DB", str(tmp_path / "env.db"))
+    assert db_location(Settings.load(tmp_path / "home")) == tmp_path / "home" / "findings.db"
+    monkeypatch.setenv("HARNESS_DB", str(tmp_path / "env.db"))  # read by the one settings object
+    settings = Settings.load(tmp_path / "home")
     assert db_location(settings) == tmp_path / "env.db"
     assert db_location(settings, tmp_path / "opt.db") == tmp_path / "opt.db"
 
