@@ -19,11 +19,12 @@ not measured, never zero.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+from harness.health.sampler import Sampler
 
 __all__ = ["HOST_SERIES", "HostMonitor", "read_counters"]
 
@@ -65,30 +66,15 @@ def read_counters(psi_dir: Path = PSI_DIR, proc_stat: Path = PROC_STAT) -> dict[
     return out
 
 
-class HostMonitor:
+class HostMonitor(Sampler):
     """Samples :func:`read_counters` in a daemon thread; :meth:`over` gives a window's shares."""
 
+    thread_name = "host-monitor"
+
     def __init__(self, sample_s: float = SAMPLE_S, reader: Any = read_counters):
-        self.sample_s, self.reader = sample_s, reader
+        super().__init__(sample_s)
+        self.reader = reader
         self.samples: deque[tuple[float, dict[str, float | None]]] = deque(maxlen=KEEP)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> HostMonitor:
-        self.sample()
-        self._thread = threading.Thread(target=self._loop, name="host-monitor", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(1.0)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.sample_s):
-            self.sample()
 
     def sample(self) -> None:
         counters = self.reader()

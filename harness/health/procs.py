@@ -15,11 +15,12 @@ the far end's jitter buffer saw jitter that no PBX under test caused.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+
+from harness.health.sampler import Sampler
 
 __all__ = ["ProcessWatch", "descendants", "run_delay_ns"]
 
@@ -67,33 +68,18 @@ def descendants(pids: list[int], proc: Path = Path("/proc")) -> list[int]:
     return out
 
 
-class ProcessWatch:
+class ProcessWatch(Sampler):
     """Samples the run-queue wait of named groups of processes in a daemon thread."""
 
+    thread_name = "lab-watch"
+
     def __init__(self, pids: Pids, sample_s: float = SAMPLE_S, proc: Path = Path("/proc")):
-        self.pids_of, self.sample_s, self.proc = pids, sample_s, proc
+        super().__init__(sample_s)
+        self.pids_of, self.proc = pids, proc
         self.samples: deque[tuple[float, dict[str, float]]] = deque(maxlen=KEEP)
         self._last: dict[tuple[int, int], int] = {}
         self._groups: dict[str, list[int]] = {}
         self._refreshed = 0.0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> ProcessWatch:
-        self.sample()
-        self._thread = threading.Thread(target=self._loop, name="lab-watch", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(1.0)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.sample_s):
-            self.sample()
 
     def sample(self) -> None:
         now = time.monotonic()

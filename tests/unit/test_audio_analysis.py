@@ -9,22 +9,13 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from harness.audio import CHECK_NAMES, RtpStats, Thresholds, analyze, analyze_files, read_wav, write_wav
+from harness.audio import CHECK_NAMES, RtpStats, Thresholds, analyze, analyze_files, write_wav
 from harness.audio import impair as imp
 from harness.contracts.verdict import Verdict
 
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 RATE = 8000
 
-
-@pytest.fixture(scope="module")
-def caller() -> np.ndarray:
-    return read_wav(FIX / "speech" / "caller.wav")[0]
-
-
-@pytest.fixture(scope="module")
-def agent() -> np.ndarray:
-    return read_wav(FIX / "speech" / "agent.wav")[0]
 
 
 def _received(ref: np.ndarray, law: str = "ulaw", delay_ms: float = 60.0) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.audio import RtpStats, analyze, read_wav
+from harness.audio import RtpStats, analyze
 from harness.audio import ceiling as ceiling_mod
 from harness.audio import impair as imp
 from harness.audio.ceiling import mos_ceiling
@@ -18,15 +18,6 @@ from harness.contracts.verdict import Verdict
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 RATE = 8000
 
-
-@pytest.fixture(scope="module")
-def caller() -> np.ndarray:
-    return read_wav(FIX / "speech" / "caller.wav")[0]
-
-
-@pytest.fixture(scope="module")
-def agent() -> np.ndarray:
-    return read_wav(FIX / "speech" / "agent.wav")[0]
 
 
 def _call(ref: np.ndarray, law: str = "ulaw") -> np.ndarray:

@@ -13,7 +13,7 @@ import pytest
 from scipy.signal import butter, fftconvolve, sosfiltfilt
 
 import harness.audio.checks as checks
-from harness.audio import CHECK_NAMES, RtpStats, analyze, read_wav
+from harness.audio import CHECK_NAMES, RtpStats, analyze
 from harness.audio import delaypath as dp
 from harness.audio import impair as imp
 from harness.audio.align import align
@@ -25,15 +25,6 @@ from harness.contracts.verdict import Verdict
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 RATE = 8000
 
-
-@pytest.fixture(scope="module")
-def caller() -> np.ndarray:
-    return read_wav(FIX / "speech" / "caller.wav")[0]
-
-
-@pytest.fixture(scope="module")
-def agent() -> np.ndarray:
-    return read_wav(FIX / "speech" / "agent.wav")[0]
 
 
 # ---- the registry --------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from harness.audio import Thresholds, analyze, read_wav
+from harness.audio import Thresholds, analyze
 from harness.audio import impair as imp
 from harness.audio.align import align
 from harness.audio.echo import estimate_echo
@@ -32,15 +32,6 @@ EVENTS = (
     (6.4, "warp", -10.0),
 )
 
-
-@pytest.fixture(scope="module")
-def caller() -> np.ndarray:
-    return read_wav(FIX / "speech" / "caller.wav")[0]
-
-
-@pytest.fixture(scope="module")
-def agent() -> np.ndarray:
-    return read_wav(FIX / "speech" / "agent.wav")[0]
 
 
 def _path(ref: np.ndarray, events: tuple[tuple[float, str, float], ...] = EVENTS) -> np.ndarray:

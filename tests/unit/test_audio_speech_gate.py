@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.audio import analyze, read_wav
+from harness.audio import analyze
 from harness.audio import impair as imp
 from harness.audio.gate import modulation_db
 from harness.contracts.verdict import Verdict
@@ -16,15 +16,6 @@ from harness.contracts.verdict import Verdict
 FIX = Path(__file__).resolve().parents[2] / "audio_fixtures"
 RATE = 8000
 
-
-@pytest.fixture(scope="module")
-def caller() -> np.ndarray:
-    return read_wav(FIX / "speech" / "caller.wav")[0]
-
-
-@pytest.fixture(scope="module")
-def agent() -> np.ndarray:
-    return read_wav(FIX / "speech" / "agent.wav")[0]
 
 
 @pytest.mark.parametrize("level", [-45.0, -55.0, -65.0])
