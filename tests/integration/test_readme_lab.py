@@ -117,7 +117,12 @@ def test_hardened_lab_keeps_its_profile_through_the_cli(home: Path, tmp_path: Pa
     assert checks["security:transport:tls_offered"]["value"] == "offered"
     assert checks["security:transport:srtp_offered"]["value"] == "accepted"
     assert "over TLS" in checks["security:transport:srtp_offered"]["detail"]
-    assert checks["security:brute_force:protection"]["value"] == "blocked after 5 wrong passwords"
+    brute = checks["security:brute_force:protection"]
+    assert brute["value"] == "blocked after 5 wrong passwords", brute["detail"]
+    # the ban's evidence: the right password worked before, went unanswered 3 times after, and the control got in
+    assert brute["metrics"]["right_before"]["code"] == 200 and brute["metrics"]["wrong_codes"][:5] == [401] * 5
+    assert [a["code"] for a in brute["metrics"]["right_after"]] == [None] * 3
+    assert brute["metrics"]["control"]["code"] == 200 and "the source is banned" in brute["detail"]
 
     rc, out = run("harness lab down")
     assert rc == 0 and "lab down" in out, out

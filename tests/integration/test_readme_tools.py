@@ -90,6 +90,9 @@ def test_load_smoke_profile_against_the_running_lab(lab: LabStack, lab_home: Pat
     with (out / "locust_stats.csv").open() as fh:
         rows = {r["Name"]: r for r in csv.DictReader(fh)}
     assert int(rows["call:setup"]["Request Count"]) == totals["call:setup"]["count"]
+    assert (out / "locust.html").exists()
+    assert "lab-caller-pw" not in "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file()
+                                          and p.suffix in (".json", ".csv", ".log", ".html", ".xml"))
 
 
 def test_fixtures_build_recreates_the_reference_audio(tmp_path: Path) -> None:

@@ -77,14 +77,6 @@ def weak_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VariantLab]:
     stack.stop()
 
 
-@pytest.fixture(scope="module")
-def hardened_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabStack]:
-    """The lab as ``harness lab up --hardened`` starts it."""
-    stack = LabStack(tmp_path_factory.mktemp("hardened") / "lab", HARD)
-    stack.start()
-    yield stack
-    stack.stop()
-
 
 def run_suite(stack: LabStack, out: Path, *files: str) -> tuple[list[ScenarioResult], float, list[str]]:
     lines: list[str] = []
@@ -131,30 +123,5 @@ def test_security_suite_fails_the_weak_lab_on_the_right_checks(weak_lab: Variant
     assert "BYE sip:" in text  # the toll-fraud call that got through was hung up
 
 
-def test_security_suite_passes_the_hardened_lab(hardened_lab: LabStack, tmp_path: Path) -> None:
-    (sc,), elapsed, lines = run_suite(hardened_lab, tmp_path / "run", "security.yaml")
-    bad = [(c.name, c.verdict.value, c.value, c.detail) for c in sc.checks if c.verdict.value != "PASS"]
-    assert not bad, "\n".join(lines)
-    checks = checks_of(sc)
-    brute = checks["security:brute_force:protection"]
-    assert brute.value == "blocked after 5 wrong passwords", brute.detail
-    # the ban's evidence: the right password worked before, went unanswered 3 times after, and the control got in
-    assert brute.metrics["right_before"]["code"] == 200 and brute.metrics["wrong_codes"][:5] == [401] * 5
-    assert [a["code"] for a in brute.metrics["right_after"]] == [None] * 3 and brute.metrics["control"]["code"] == 200
-    assert "the source is banned" in brute.detail
-    assert checks["security:transport:srtp_offered"].value == "accepted"
-    assert "over TLS" in checks["security:transport:srtp_offered"].detail
-    assert elapsed < 45
-
-
-def test_system_suite_passes_the_hardened_lab(hardened_lab: LabStack, tmp_path: Path) -> None:
-    # the lab's certificate is self-signed: its profile names it as the CA (pbx.tls_ca_file)
-    assert hardened_lab.target.tls_ca_file == str(hardened_lab.dir / "cert.pem")
-    (sc,), _, lines = run_suite(hardened_lab, tmp_path / "run", "system.yaml")
-    bad = [(c.name, c.verdict.value, c.value, c.detail) for c in sc.checks if c.verdict.value != "PASS"]
-    assert not bad, "\n".join(lines)
-    names = {c.name for c in sc.checks}
-    assert {"reachability:udp", "reachability:tcp", "reachability:tls", "tls:chain", "tls:expiry", "tls:hostname",
-            "tls:protocols", "clock:skew", "options_rtt:p95", "register_time", "rtp:caller->agent",
-            "rtp:agent->caller"} <= names
-    assert checks_of(sc)["tls:protocols"].value == "TLSv1.2, TLSv1.3"
+# The hardened lab's security and system suites run through the CLI, as a user runs them:
+# tests/integration/test_readme_lab.py::test_hardened_lab_keeps_its_profile_through_the_cli.
