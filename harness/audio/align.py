@@ -41,7 +41,7 @@ from harness.audio.delaypath import (
     SEARCH_S,
     block_corrs,
     delay_path,
-    place_change,
+    place_splice,
     samples_at,
     usable_block,
 )
@@ -218,7 +218,7 @@ def align(received: Signal, reference: Signal, rate: int, active: npt.NDArray[np
     for i, c in enumerate(changes):
         d1, d2 = int(path[c - 1]), int(path[c])
         lo, hi = bounds[i], min(bounds[i + 2], n_ref)
-        cut = place_change(received, heard, lo, hi, d1, d2)
+        cut = place_splice(received, heard, lo, hi, d1, d2)
         inserted = d2 - d1
         span = abs(inserted)
         mid_speech = _talking(reference, cut, span, loud) and _talking(reference, cut + span, span, loud)

@@ -28,9 +28,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import lfilter, resample_poly
 
-from harness.audio.spectra import N_FFT, Spectra
+from harness.audio.spectra import HOP, N_FFT, Spectra
 
-__all__ = ["DEFAULT_PARAMS", "MosParams", "MosResult", "disturbances", "perceptual_mos", "raw_to_mos"]
+__all__ = ["DEFAULT_PARAMS", "MosParams", "MosResult", "disturbances", "perceptual_mos", "raw_to_mos", "warped_frames"]
 
 Signal = npt.NDArray[np.float64]
 
@@ -67,6 +67,26 @@ class MosResult:
     raw: float  #: raw score before the logistic map (P.862 "PESQ score" scale)
     d_sym: float
     d_asym: float
+
+
+def warped_frames(n: int, delay_map: npt.NDArray[np.int64], spans: list[tuple[int, int]]) -> npt.NDArray[np.bool_]:
+    """Which of the short-time frames of an ``n``-sample aligned signal straddle a change of the delay path.
+
+    ``spans`` are the further samples the alignment marked around its changes (the fillers of a grown
+    jitter buffer, the skipped stretches of a shrunk one). Those frames mix two alignments, so their
+    level says nothing about the line's gain.
+    """
+    nf = 1 + max(n - N_FFT, 0) // HOP
+    mark = np.zeros(n + 1, dtype=np.int64)
+    for k in np.flatnonzero(np.diff(delay_map[:n])) + 1:
+        mark[int(k)] += 1
+        mark[min(int(k) + 1, n)] -= 1
+    for a, b in spans:
+        mark[min(max(a, 0), n)] += 1
+        mark[min(max(b, 0), n)] -= 1
+    inside = np.concatenate([[0], np.cumsum(np.cumsum(mark)[:n] > 0)])
+    st = np.arange(nf) * HOP
+    return np.asarray(inside[np.minimum(st + N_FFT, n)] - inside[np.minimum(st, n)] > 0)
 
 
 def raw_to_mos(raw: float) -> float:
@@ -115,6 +135,7 @@ def disturbances(
     rate: int,
     params: MosParams = DEFAULT_PARAMS,
     spectra: tuple[Spectra, Spectra] | None = None,
+    warped: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[float, float]:
     """Aggregated symmetric and asymmetric disturbance of time-aligned ``degraded`` against ``reference``.
 
@@ -149,8 +170,7 @@ def disturbances(
     aud_x = np.sum(np.where(px > p0, px, 0.0), axis=1)
     aud_y = np.sum(np.where(py > p0, py, 0.0), axis=1)
     g = (aud_x + 5 * p0.sum()) / (aud_y + 5 * p0.sum())
-    gs = lfilter([0.2], [1.0, -0.8], g, zi=[0.8])[0]  # one-pole smoothing, starting from a gain of 1
-    py = py * np.clip(gs, *params.gain_limit)[:, None]
+    py = py * np.clip(_smoothed_gain(g, warped), *params.gain_limit)[:, None]
 
     # 4. loudness
     def loud(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -178,6 +198,24 @@ def disturbances(
     return _aggregate(frame_sym), _aggregate(frame_asym)
 
 
+def _smoothed_gain(g: Signal, warped: npt.NDArray[np.bool_] | None) -> Signal:
+    """One-pole smoothing of the per-frame gains, starting from a gain of 1.
+
+    Frames that straddle a delay change (``warped``) hold the gain of the frames before them: their
+    level is that of two alignments mixed, and letting it pull the gain would score the frames after a
+    jitter-buffer splice as a level fault, which PESQ (realigning per utterance) does not.
+    """
+    if warped is None or not np.any(warped[: len(g)]):
+        return np.asarray(lfilter([0.2], [1.0, -0.8], g, zi=[0.8])[0])
+    ok = np.ones(len(g), dtype=bool)
+    ok[: len(warped)] = ~warped[: len(g)]
+    if not np.any(ok):
+        return np.ones(len(g))
+    smooth = lfilter([0.2], [1.0, -0.8], g[ok], zi=[0.8])[0]
+    seen = np.cumsum(ok)
+    return np.where(seen > 0, smooth[np.maximum(seen - 1, 0)], 1.0)
+
+
 def _aggregate(v: Signal, seg: int = 20) -> float:
     """L6 over 20-frame intervals (50 % overlap), then L2 over the intervals."""
     if len(v) == 0:
@@ -195,9 +233,13 @@ def perceptual_mos(
     rate: int,
     params: MosParams = DEFAULT_PARAMS,
     spectra: tuple[Spectra, Spectra] | None = None,
+    warped: npt.NDArray[np.bool_] | None = None,
 ) -> MosResult:
-    """MOS-LQO estimate of time-aligned ``degraded`` against ``reference`` (narrowband model)."""
-    d_sym, d_asym = disturbances(reference, degraded, rate, params, spectra)
+    """MOS-LQO estimate of time-aligned ``degraded`` against ``reference`` (narrowband model).
+
+    ``warped`` marks the frames that straddle a change of the alignment's delay path (:func:`warped_frames`).
+    """
+    d_sym, d_asym = disturbances(reference, degraded, rate, params, spectra, warped)
     raw = 4.5 - params.a * d_sym - params.b * d_asym
     raw = min(max(raw, -0.5), 4.5)
     return MosResult(min(max(raw_to_mos(raw), 1.0), 4.5), raw, d_sym, d_asym)

@@ -66,3 +66,32 @@ def test_the_model_does_not_use_pesq() -> None:
     src = (Path(__file__).resolve().parents[2] / "harness" / "audio").rglob("*.py")
     for path in src:
         assert "import pesq" not in path.read_text() and "from pesq" not in path.read_text(), path
+
+
+def test_warped_frames_mark_only_the_frames_around_a_delay_change() -> None:
+    from harness.audio.mos import warped_frames
+    from harness.audio.spectra import HOP, N_FFT
+
+    n = 8000
+    delay_map = np.zeros(n, dtype=np.int64)
+    delay_map[4000:] = 160  # the jitter buffer grew by 20 ms at 0.5 s
+    marks = warped_frames(n, delay_map, [])
+    frames = np.flatnonzero(marks)
+    assert len(frames) and all(f * HOP <= 4000 < f * HOP + N_FFT for f in frames)
+    assert not np.any(warped_frames(n, np.zeros(n, dtype=np.int64), []))
+    # a filler span marks every frame it touches
+    assert np.count_nonzero(warped_frames(n, np.zeros(n, dtype=np.int64), [(2000, 2400)])) > len(frames)
+
+
+def test_a_gain_step_outside_warped_frames_still_counts(speech: np.ndarray) -> None:
+    """Holding the gain over warped frames must not hide a real level change elsewhere."""
+    from harness.audio.mos import warped_frames
+
+    y = speech.copy()
+    y[len(y) // 2 :] *= 10 ** (-20 / 20)  # the line drops 20 dB half-way
+    delay_map = np.zeros(len(y), dtype=np.int64)
+    delay_map[len(y) // 4 :] = 1
+    warped = warped_frames(len(y), delay_map, [])
+    held = perceptual_mos(speech, y, RATE, warped=warped).mos
+    plain = perceptual_mos(speech, y, RATE).mos
+    assert abs(held - plain) < 0.05

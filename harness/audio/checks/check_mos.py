@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from harness.audio.ceiling import mos_ceiling
 from harness.audio.checks.base import Context, Metric, r
-from harness.audio.mos import perceptual_mos
+from harness.audio.mos import perceptual_mos, warped_frames
 from harness.contracts.verdict import CheckResult
 
 __all__ = ["METRIC"]
@@ -19,7 +19,9 @@ __all__ = ["METRIC"]
 
 def judge(ctx: Context) -> list[CheckResult]:
     a, t, sr = ctx.a, ctx.t, ctx.sr
-    m = perceptual_mos(ctx.ref8, ctx.al.aligned, sr, spectra=(ctx.ref_spectra, ctx.rx_spectra))
+    al = ctx.al
+    warped = warped_frames(len(al.aligned), al.delay_map, al.fillers + al.skips)
+    m = perceptual_mos(ctx.ref8, al.aligned, sr, spectra=(ctx.ref_spectra, ctx.rx_spectra), warped=warped)
     a.mos_detail = m
     a.mos = r(m.mos)
     ceiling = mos_ceiling(ctx.ref8, ctx.codec)
