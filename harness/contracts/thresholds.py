@@ -147,6 +147,8 @@ class HealthLimits:
     max_memory_full_pct: float = 10.0
     max_steal_pct: float = 20.0
     max_lab_wait_ms: float = 40.0
+    #: how long before a media window a starved harness still counts (the jitter buffers carry it)
+    media_memory_s: float = 10.0
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any] | None) -> HealthLimits:

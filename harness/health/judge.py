@@ -81,8 +81,14 @@ class WindowHealth:
         return {"seconds": round(self.t1 - self.t0, 2), "overloaded": self.overloaded, "reasons": self.reasons,
                 "unmeasured": self.unmeasured, "parties": self.parties, "host": self.host}
 
-    def diagnosis(self, shared_host: bool) -> str:
-        text = "harness host overloaded: " + "; ".join(self.reasons)
+    def diagnosis(self, shared_host: bool, before_s: float | None = None) -> str:
+        """The "harness host overloaded" text; ``before_s``: the starvation was that long before the window
+        (its media was still carrying it)."""
+        when = ""
+        if before_s is not None:
+            when = (f" up to {before_s:.1f} s before this window, and the calls' jitter buffers were still"
+                    " shedding the delay it added while the window was measured")
+        text = f"harness host overloaded{when}: " + "; ".join(self.reasons)
         if shared_host:
             text += (" (the lab PBX runs on the same host, so its media relay was starved too: this says nothing"
                      " about the PBX under test)")

@@ -191,6 +191,35 @@ def test_a_fail_measured_while_the_harness_was_starved_is_an_error_blamed_on_the
     assert d.rule == "harness_overloaded" and "120 ms late" in d.cause
 
 
+@pytest.mark.parametrize(("stall_before_s", "blamed"), [(3.0, "harness"), (15.0, "")])
+def test_a_stall_just_before_a_media_window_is_the_harnesss_too(tmp_path: Path, stall_before_s: float,
+                                                                 blamed: str) -> None:
+    """The jitter buffers grown by a stall shed the delay for seconds into the next step's recording."""
+    runner, ctx = _ctx(tmp_path, clock_ms=3.0)
+    w = ctx.windows[0]
+    ctx.check(CheckResult.compare("transfer:main:outcome", 480, "==", 200, "SIP"))  # signalling: not carried over
+    w.checks.append(len(ctx.checks) - 1)
+    t = int(w.t0 / 0.1) * 0.1
+    stall = round(t - stall_before_s, 1)
+    ctx.parties["caller"] = FakeParty({"t": [stall, t, t + 0.1], "wake_max_ms": [118.0, 1.0, 2.0],
+                                       "wake_n": [10, 10, 10], "clock_max_ms": [107.0, 1.0, 1.0],
+                                       "clock_n": [5, 5, 5], "priority": {"policy": "SCHED_RR", "priority": 20,
+                                                                          "why": ""}})  # type: ignore[assignment]
+    health = runner._settle_health(ctx, w.t0 - 20)
+    mos, gain, transfer = ctx.checks
+    assert mos.blame == blamed and mos.verdict is (Verdict.ERROR if blamed else Verdict.FAIL)
+    assert transfer.verdict is Verdict.FAIL and transfer.blame == ""
+    assert gain.verdict is Verdict.PASS
+    if blamed:
+        assert mos.detail.startswith("harness host overloaded up to 10.0 s before this window")
+        assert "ran 107 ms late" in mos.detail
+        assert health["overloaded"] is True and health["windows"][0]["before"]["overloaded"] is True
+        d = diagnose(Clues(mos.to_dict(), {"health": health, "checks": [mos.to_dict()]}, tmp_path))
+        assert d.rule == "harness_overloaded" and "in the 10.0 s before this check's window" in d.cause
+    else:
+        assert health["overloaded"] is False
+
+
 def test_a_healthy_window_leaves_the_fail_to_the_pbx(tmp_path: Path) -> None:
     runner, ctx = _ctx(tmp_path, clock_ms=3.0)
     health = runner._settle_health(ctx, ctx.windows[0].t0 - 1)

@@ -21,7 +21,11 @@ def harness_overloaded(c: Clues) -> Diagnosis | None:
         return None
     reasons = [str(r) for r in health.get("reasons") or []]
     shared = bool((c.scenario.get("health") or {}).get("shared_host"))
-    cause = "harness host overloaded while this check was measured: " + "; ".join(reasons)
+    when = "while this check was measured"
+    if health.get("before_s"):
+        when = (f"in the {health['before_s']} s before this check's window (the calls' jitter buffers were still "
+                "shedding the delay the stall added)")
+    cause = f"harness host overloaded {when}: " + "; ".join(reasons)
     if shared:
         cause += " (the lab PBX shares this host, so its media relay was starved too)"
     return found(cause,
