@@ -132,8 +132,9 @@ def _espeak_env(private: Path) -> dict[str, str]:
     PulseAudio client, which shares glibc's unseeded ``rand()`` with espeak-ng's breath noise (voices
     with ``breath``, such as the ``f3`` variant). When the client finds no valid runtime directory
     (no ``~/.config/pulse/<machine-id>-runtime`` link yet, as on a fresh machine, or one pointing to a
-    ``/tmp/pulse-*`` directory that a reboot or tmp cleaner removed) and ``XDG_RUNTIME_DIR`` is unset,
-    it names a new ``/tmp/pulse-XXXXXXXXXXXX`` with 12 ``rand()`` calls per attempt: that run's speech
+    ``pulse-*`` directory in the temporary directory that a reboot or cleaner removed) and
+    ``XDG_RUNTIME_DIR`` is unset, it names a new ``pulse-`` directory there with 12 random characters,
+    one ``rand()`` call each, per attempt: that run's speech
     carries other noise, so a first build differed from all later ones. A server address that does not
     exist, in a private runtime directory, keeps the client from drawing random numbers whatever the
     machine's state. A private HOME also keeps a user's ``~/espeak-ng-data`` (which espeak-ng would

@@ -44,8 +44,8 @@ def test_espeak_fixture_does_not_depend_on_the_callers_home_or_audio_setup(
 
     espeak-ng 1.51 loads the PulseAudio client even when writing a file. On a fresh machine (no
     ~/.config/pulse runtime link yet, no XDG_RUNTIME_DIR) that client draws from glibc's rand() to name
-    a /tmp/pulse-* directory, which shifts espeak-ng's breath noise: the first build differed from every
-    later one. A user's ~/espeak-ng-data would replace the system's voice data.
+    a pulse-* directory in the temporary directory, which shifts espeak-ng's breath noise: the first
+    build differed from every later one. A user's ~/espeak-ng-data would replace the system's voice data.
     """
     home, tmp = tmp_path / "home", tmp_path / "tmp"
     home.mkdir(mode=0o700)
