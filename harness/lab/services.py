@@ -36,7 +36,7 @@ from harness.contracts.errors import HarnessError
 from harness.contracts.target import Target
 from harness.sip import AutoPolicy, Party
 
-__all__ = ["HEALTH_FILE", "ServiceConfig", "main"]
+__all__ = ["HEALTH_EVERY_S", "HEALTH_FILE", "HEALTH_REQUEST", "ServiceConfig", "main"]
 
 log = logging.getLogger("harness.lab.services")
 Event = dict[str, Any]
@@ -257,6 +257,8 @@ class Queue(Service):
 #: the services' parties are harness party processes too: their own health (wake-ups, media clock) is
 #: written here for the runner, which judges a window through the lab with them (harness.health)
 HEALTH_FILE = "services-health.json"
+#: the runner creates this file to have the health written now, not at the next period
+HEALTH_REQUEST = "services-health.request"
 HEALTH_EVERY_S = 1.0
 HEALTH_KEEP_S = 300.0
 
@@ -309,7 +311,10 @@ def run(lab_dir: Path) -> int:
                     log.error("%s party died:\n%s", svc.account_name, svc.party.log_tail())
                     return 4
                 svc.poll()
-            if time.monotonic() >= next_health:
+            requested = (lab_dir / HEALTH_REQUEST).exists()
+            if requested or time.monotonic() >= next_health:
+                if requested:
+                    (lab_dir / HEALTH_REQUEST).unlink(missing_ok=True)
                 export_health(lab_dir, services)
                 next_health = time.monotonic() + HEALTH_EVERY_S
             time.sleep(0.02)

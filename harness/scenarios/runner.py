@@ -9,6 +9,7 @@ log lines, and the run goes on with the next scenario.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -29,7 +30,7 @@ from harness.contracts.target import Target
 from harness.contracts.verdict import CheckResult, Verdict
 from harness.health import HealthLimits, HostMonitor, PartySeries, assess
 from harness.health.procs import ProcessWatch, descendants
-from harness.lab.services import HEALTH_FILE
+from harness.lab.services import HEALTH_EVERY_S, HEALTH_FILE, HEALTH_REQUEST
 from harness.lab.stack import LabStack
 from harness.report.junit import write_junit
 from harness.scenarios.context import RunContext
@@ -227,6 +228,7 @@ class Runner:
         """
         series: list[PartySeries] = []
         missing: list[str] = []
+        stale: list[str] = []
         for name, party in ctx.parties.items():
             if not party.alive:
                 missing.append(name)
@@ -235,10 +237,13 @@ class Runner:
                 series.append(PartySeries.from_reply(name, party.health(t_start - 1.0)))
             except PartyError:
                 missing.append(name)
-        if self.lab is not None:  # the lab's IVR/queue/echo parties carry media of these calls too
-            series += lab_service_series(self.lab)
-        limits = health_limits(ctx)
         now = time.monotonic()
+        if self.lab is not None:  # the lab's IVR/queue/echo parties carry media of these calls too
+            lab_series = lab_service_series(self.lab, until=now)
+            series += lab_series
+            stale = [f"party {s.name} after {max(0.0, s.t[-1] - t_start) if s.t else 0.0:.1f} s (the lab's health"
+                     " file had nothing later)" for s in lab_series if not s.t or s.t[-1] < now - LAB_HEALTH_SLACK_S]
+        limits = health_limits(ctx)
         shared_host = self.lab is not None
         windows = []
         overloaded = False
@@ -283,7 +288,7 @@ class Runner:
                 self.log(f"          so these checks of {w.label} are ERROR, not the PBX's: {', '.join(turned)}")
         whole = assess(t_start, now, series, self._host_over(t_start, now), limits)
         return {"overloaded": overloaded, "limits": limits.as_dict(), "parties": whole.parties, "host": whole.host,
-                "unmeasured": [f"party {n} (not running)" for n in missing] + whole.unmeasured,
+                "unmeasured": [f"party {n} (not running)" for n in missing] + stale + whole.unmeasured,
                 "shared_host": shared_host, "windows": windows}
 
     def _host_over(self, t0: float, t1: float) -> dict[str, Any]:
@@ -349,15 +354,33 @@ def lab_media_pids(lab: LabStack) -> dict[str, list[int]]:
     return out
 
 
-def lab_service_series(lab: LabStack) -> list[PartySeries]:
-    """The health the lab's services wrote for their own parties (harness.lab.services), if any."""
-    try:
-        data = json.loads((lab.dir / HEALTH_FILE).read_text())
-    except (OSError, ValueError):
-        return []
-    if not isinstance(data, dict):
-        return []
-    return [PartySeries.from_reply(str(name), reply) for name, reply in data.items() if isinstance(reply, dict)]
+#: a lab service's health series counts as reaching a moment when its last 100 ms bucket is this close to it
+LAB_HEALTH_SLACK_S = 0.25
+
+
+def lab_service_series(lab: LabStack, until: float | None = None) -> list[PartySeries]:
+    """The health the lab's services wrote for their own parties (harness.lab.services), if any.
+
+    The services rewrite their file every ``HEALTH_EVERY_S``, and at once when asked (``HEALTH_REQUEST``);
+    with ``until`` (monotonic time) this asks, then waits at most two periods for a file whose series
+    reach that moment, so that a window's last second is judged with the lab's parties too (what the
+    file holds is returned either way).
+    """
+    deadline = time.monotonic() + 2 * HEALTH_EVERY_S + 0.5
+    if until is not None:
+        with contextlib.suppress(OSError):
+            (lab.dir / HEALTH_REQUEST).touch()
+    while True:
+        try:
+            data = json.loads((lab.dir / HEALTH_FILE).read_text())
+        except (OSError, ValueError):
+            data = None
+        series = [PartySeries.from_reply(str(name), reply) for name, reply in data.items()
+                  if isinstance(reply, dict)] if isinstance(data, dict) else []
+        covered = all(s.t and s.t[-1] >= until - LAB_HEALTH_SLACK_S for s in series) if until is not None else True
+        if not series or covered or time.monotonic() >= deadline:
+            return series
+        time.sleep(0.1)
 
 
 def health_limits(ctx: RunContext) -> HealthLimits:

@@ -300,3 +300,39 @@ def test_the_lab_services_parties_report_their_own_health(tmp_path: Path) -> Non
     assert series.name == "lab queue" and series.window(5.0, 5.1)["media_late_max_ms"] == 55.0
     (tmp_path / "lab" / HEALTH_FILE).write_text("{not json")
     assert lab_service_series(lab) == []
+
+
+def test_the_lab_services_health_is_awaited_until_it_reaches_the_window_end(tmp_path: Path,
+                                                                           monkeypatch: Any) -> None:
+    """The services rewrite their health file once a second: the runner waits for one that reaches the
+    end of the scenario, or a window's last second would be judged without the lab's parties."""
+    import json
+    import threading
+    import time
+
+    import harness.scenarios.runner as runner
+    from harness.lab.config import LabConfig
+    from harness.lab.services import HEALTH_FILE
+    from harness.lab.stack import LabStack
+
+    lab = LabStack(tmp_path / "lab", LabConfig())
+    (tmp_path / "lab").mkdir()
+    path = tmp_path / "lab" / HEALTH_FILE
+
+    def reply(t_last: float) -> dict[str, Any]:
+        ts = [round(t_last - 0.1 * i, 1) for i in range(3)][::-1]
+        return {"t": ts, "wake_max_ms": [1.0] * 3, "clock_max_ms": [1.0] * 3, "clock_n": [5] * 3}
+
+    now = time.monotonic()
+    path.write_text(json.dumps({"lab ivr": reply(now - 0.9)}))
+    later = threading.Timer(0.3, lambda: path.write_text(json.dumps({"lab ivr": reply(now + 0.3)})))
+    later.start()
+    (series,) = runner.lab_service_series(lab, until=now)
+    later.join()
+    assert series.t[-1] >= now  # the rewritten file, not the stale one
+    # a file that never catches up is returned as it is once the wait is over (two rewrite periods)
+    monkeypatch.setattr(runner, "HEALTH_EVERY_S", 0.1)
+    path.write_text(json.dumps({"lab ivr": reply(now - 0.9)}))
+    t0 = time.monotonic()
+    (series,) = runner.lab_service_series(lab, until=now)
+    assert series.t[-1] < now and time.monotonic() - t0 < 1.5
