@@ -273,6 +273,15 @@ def export_health(lab_dir: Path, services: list[Service]) -> None:
     tmp.replace(lab_dir / HEALTH_FILE)
 
 
+def _take_request(lab_dir: Path) -> bool:
+    """Whether the runner asked for the health now (its request file is consumed)."""
+    try:
+        (lab_dir / HEALTH_REQUEST).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def run(lab_dir: Path) -> int:
     spec = json.loads((lab_dir / "services.json").read_text())
     target = Target.from_mapping(spec["target"], "<lab>", is_lab=True)
@@ -311,10 +320,7 @@ def run(lab_dir: Path) -> int:
                     log.error("%s party died:\n%s", svc.account_name, svc.party.log_tail())
                     return 4
                 svc.poll()
-            requested = (lab_dir / HEALTH_REQUEST).exists()
-            if requested or time.monotonic() >= next_health:
-                if requested:
-                    (lab_dir / HEALTH_REQUEST).unlink(missing_ok=True)
+            if _take_request(lab_dir) or time.monotonic() >= next_health:
                 export_health(lab_dir, services)
                 next_health = time.monotonic() + HEALTH_EVERY_S
             time.sleep(0.02)

@@ -242,7 +242,7 @@ class Runner:
             lab_series = lab_service_series(self.lab, until=now)
             series += lab_series
             stale = [f"party {s.name} after {max(0.0, s.t[-1] - t_start) if s.t else 0.0:.1f} s (the lab's health"
-                     " file had nothing later)" for s in lab_series if not s.t or s.t[-1] < now - LAB_HEALTH_SLACK_S]
+                     " file had nothing later)" for s in lab_series if not _reaches(s, now)]
         limits = health_limits(ctx)
         shared_host = self.lab is not None
         windows = []
@@ -358,6 +358,10 @@ def lab_media_pids(lab: LabStack) -> dict[str, list[int]]:
 LAB_HEALTH_SLACK_S = 0.25
 
 
+def _reaches(series: PartySeries, t: float) -> bool:
+    return bool(series.t) and series.t[-1] >= t - LAB_HEALTH_SLACK_S
+
+
 def lab_service_series(lab: LabStack, until: float | None = None) -> list[PartySeries]:
     """The health the lab's services wrote for their own parties (harness.lab.services), if any.
 
@@ -377,7 +381,7 @@ def lab_service_series(lab: LabStack, until: float | None = None) -> list[PartyS
             data = None
         series = [PartySeries.from_reply(str(name), reply) for name, reply in data.items()
                   if isinstance(reply, dict)] if isinstance(data, dict) else []
-        covered = all(s.t and s.t[-1] >= until - LAB_HEALTH_SLACK_S for s in series) if until is not None else True
+        covered = until is None or all(_reaches(s, until) for s in series)
         if not series or covered or time.monotonic() >= deadline:
             return series
         time.sleep(0.1)
