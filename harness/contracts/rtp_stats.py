@@ -13,8 +13,8 @@ from typing import Any
 __all__ = ["RtpStats", "aggregate_stats"]
 
 _SUMMED = ("rx_packets", "rx_bytes", "rx_lost", "rx_dup", "rx_reorder", "rx_discard", "tx_packets", "tx_lost",
-           "jb_lost", "jb_discard", "rx_loss_events")
-_MAXED = ("rx_jitter_max_ms",)
+           "jb_lost", "jb_discard", "jb_empty", "rx_loss_events")
+_MAXED = ("rx_jitter_max_ms", "jb_max_delay_ms")
 _WEIGHTED = ("rx_jitter_ms", "tx_jitter_ms", "rtt_ms", "jb_avg_delay_ms")
 
 

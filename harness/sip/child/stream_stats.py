@@ -34,4 +34,5 @@ def stream_snapshot(st: Any, si: Any) -> dict[str, Any]:
         "tx_jitter_ms": _mean_ms(tx.jitterUsec),
         "rtt_ms": _mean_ms(rtcp.rttUsec),
         "jb_avg_delay_ms": st.jbuf.avgDelayMsec, "jb_lost": st.jbuf.lost, "jb_discard": st.jbuf.discard,
+        "jb_empty": st.jbuf.empty, "jb_max_delay_ms": st.jbuf.maxDelayMsec,
     }

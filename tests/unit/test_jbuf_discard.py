@@ -1,0 +1,58 @@
+"""The jitter buffer's discard algorithm, set through the pjsua2 wheel's opaque enum pointer
+(harness.sip.child.jbuf). Run in a subprocess: the test process loads neither pjsua2 nor a child module."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+_PROBE = """
+import ctypes, json, pjsua2
+from harness.sip.child.jbuf import jb_discard_of, set_jb_discard
+out = {}
+for algo in ("static", "none", "progressive"):
+    cfg = pjsua2.EpConfig()
+    before = jb_discard_of(cfg.medConfig)
+    set_jb_discard(cfg.medConfig, algo)
+    out[algo] = [before, jb_discard_of(cfg.medConfig)]
+try:
+    set_jb_discard(pjsua2.MediaConfig(), "adaptive")
+except ValueError as e:
+    out["unknown"] = str(e)
+
+class Deaf:  # a binding whose setter ignores what it is given
+    def __init__(self):
+        self.copies = []
+    @property
+    def jbDiscardAlgo(self):
+        copy = ctypes.c_int(2)
+        self.copies.append(copy)
+        return ctypes.addressof(copy)
+    @jbDiscardAlgo.setter
+    def jbDiscardAlgo(self, ref):
+        pass
+try:
+    set_jb_discard(Deaf(), "static")
+except RuntimeError as e:
+    out["deaf"] = str(e)
+print(json.dumps(out))
+"""
+
+
+def _probe() -> dict[str, object]:
+    run = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    out: dict[str, object] = json.loads(run.stdout.strip().splitlines()[-1])
+    return out
+
+
+def test_the_real_binding_takes_each_algorithm_and_reads_it_back() -> None:
+    out = _probe()
+    # pjsua's default is progressive; each setting is held by the config afterwards
+    assert out["static"] == ["progressive", "static"]
+    assert out["none"] == ["progressive", "none"]
+    assert out["progressive"] == ["progressive", "progressive"]
+    # a name it does not know, and a binding that ignores the setting, are errors
+    assert "'adaptive'" in str(out["unknown"]) and "static" in str(out["unknown"])
+    assert "did not take" in str(out["deaf"])
