@@ -3,9 +3,19 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+from harness.contracts.errors import InputError
+from harness.contracts.settings import JB_DISCARDS, Settings
+
+REPO = Path(__file__).resolve().parents[2]
 
 _PROBE = """
 import ctypes, json, pjsua2
@@ -43,6 +53,8 @@ print(json.dumps(out))
 def _probe() -> dict[str, object]:
     run = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+    # SWIG warns of every pointer to the enum it cannot free; the module disowns the ones it takes
+    assert "memory leak" not in run.stdout + run.stderr
     out: dict[str, object] = json.loads(run.stdout.strip().splitlines()[-1])
     return out
 
@@ -56,3 +68,13 @@ def test_the_real_binding_takes_each_algorithm_and_reads_it_back() -> None:
     # a name it does not know, and a binding that ignores the setting, are errors
     assert "'adaptive'" in str(out["unknown"]) and "static" in str(out["unknown"])
     assert "did not take" in str(out["deaf"])
+
+
+def test_the_setting_names_the_algorithms_the_child_knows(tmp_path: Path) -> None:
+    assert Settings.load(tmp_path, environ={}).jb_discard == "static"
+    assert Settings.load(tmp_path, environ={"HARNESS_JB_DISCARD": " Progressive "}).jb_discard == "progressive"
+    with pytest.raises(InputError, match="HARNESS_JB_DISCARD='adaptive'"):
+        Settings.load(tmp_path, environ={"HARNESS_JB_DISCARD": "adaptive"})
+    # the child's table (harness/sip/child/jbuf.py), read without importing a child module here
+    table = ast.literal_eval(re.search(r"JB_DISCARD = (\{.*?\})", (REPO / "harness/sip/child/jbuf.py").read_text())[1])
+    assert set(table) == set(JB_DISCARDS)

@@ -10,6 +10,8 @@ import os
 import time
 from typing import Any
 
+from harness.contracts.errors import InputError
+from harness.contracts.settings import Settings
 from harness.sip.child.account import Acct
 from harness.sip.child.call import PartyCall
 from harness.sip.child.call_media import MediaPlan
@@ -71,13 +73,16 @@ class Child(ChildProcess):
             cfg.medConfig.jbMinPre = jb
             cfg.medConfig.jbMaxPre = jb
             cfg.medConfig.jbMax = max(4 * jb, 300)
-        # How the jitter buffer sheds delay it no longer needs. pjsua's default, "progressive", drops a
-        # queued frame and plays the next one as lost (concealed): a 20 ms hole made by the harness's own
-        # receiver. Measured on 36 clean lab scenario runs per algorithm (benchmarks/README.md): such holes
-        # in 9 of 96 streams with progressive, in none with "static", which drops one frame per 200 ms at
-        # most, only while the buffer holds twice its burst level (so it still follows a far end whose
-        # clock runs fast, which "none" would not).
-        discard = str(a.get("jitter_buffer_discard", "static"))
+        # How the jitter buffer sheds delay it no longer needs (HARNESS_JB_DISCARD). pjsua's default,
+        # "progressive", drops a queued frame and plays the next one as lost (concealed): a 20 ms hole made
+        # by the harness's own receiver. Measured on 36 clean lab scenario runs per algorithm
+        # (benchmarks/README.md): such holes in 9 of 96 streams with progressive, in none with "static",
+        # which drops one frame per 200 ms at most, only while the buffer holds twice its burst level (so
+        # it still follows a far end whose clock runs fast, which "none" would not).
+        try:
+            discard = str(a.get("jitter_buffer_discard") or Settings.load().jb_discard)
+        except InputError as exc:
+            raise CommandError(str(exc)) from None
         if discard not in JB_DISCARD:
             raise CommandError(f"unknown jitter_buffer_discard {discard!r} (one of {', '.join(JB_DISCARD)})")
         set_jb_discard(cfg.medConfig, discard)
