@@ -2,6 +2,15 @@
 
 A re-INVITE (hold, resume) replaces a call's stream, so each stream's figures are kept when it is
 destroyed and added up (:func:`aggregate_stats`). Figures with no samples stay None: not measured.
+
+The RTCP round trip of a replaced stream's first sample is not trusted. pjmedia's RTCP clock
+(``pjmedia_rtcp_get_ntp_time``) is the session's start second plus the time since, dropping the start's
+milliseconds, so each stream's NTP clock is off real time by its own 0-999 ms. The far end's first
+receiver report to a new stream still answers a sender report of the stream before it, on the other
+clock: that round trip is wrong by up to a second (717 ms seen on the loopback lab after a resume, whose
+other samples were 0.26-0.3 ms; an E-model FAIL blamed on the PBX). pjmedia already caps a stream's later
+samples at 3x its mean, so only the first one can be that far off; being the largest, it is taken out
+through the stream's max, and a replaced stream's lone sample is not counted.
 """
 
 from __future__ import annotations
@@ -15,7 +24,29 @@ __all__ = ["RtpStats", "aggregate_stats"]
 _SUMMED = ("rx_packets", "rx_bytes", "rx_lost", "rx_dup", "rx_reorder", "rx_discard", "tx_packets", "tx_lost",
            "jb_lost", "jb_discard", "jb_empty", "rx_loss_events")
 _MAXED = ("rx_jitter_max_ms", "jb_max_delay_ms")
-_WEIGHTED = ("rx_jitter_ms", "tx_jitter_ms", "rtt_ms", "jb_avg_delay_ms")
+_WEIGHTED = ("rx_jitter_ms", "tx_jitter_ms", "jb_avg_delay_ms")
+
+
+def _trusted_rtt(snaps: list[dict[str, Any]]) -> tuple[float | None, int, int]:
+    """The mean round trip (ms) over the samples trusted, their count, and the count of those set aside."""
+    total = 0.0
+    trusted = dropped = 0
+    for i, s in enumerate(snaps):
+        mean, n = s.get("rtt_ms"), int(s.get("rtt_n", 1) or 0)  # no count given: one sample
+        if mean is None or n <= 0:
+            continue
+        if i > 0:  # a replaced stream: its first sample, the largest, may answer the old stream's report
+            top = s.get("rtt_max_ms")
+            if n < 2 or top is None:
+                dropped += n
+                continue
+            total += float(mean) * n - float(top)
+            trusted += n - 1
+            dropped += 1
+            continue
+        total += float(mean) * n
+        trusted += n
+    return (round(total / trusted, 3) if trusted else None), trusted, dropped
 
 
 def aggregate_stats(snaps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -33,6 +64,10 @@ def aggregate_stats(snaps: list[dict[str, Any]]) -> dict[str, Any]:
     for k in _WEIGHTED:
         vals = [(float(s[k]), w) for s, w in zip(snaps, weights, strict=True) if s.get(k) is not None]
         out[k] = round(sum(v * w for v, w in vals) / sum(w for _, w in vals), 3) if vals else None
+    out["rtt_ms"], out["rtt_n"], out["rtt_set_aside"] = _trusted_rtt(snaps)
+    mins = [float(s["rtt_min_ms"]) for s in snaps if s.get("rtt_min_ms") is not None]
+    out["rtt_min_ms"] = min(mins) if mins else None
+    out.pop("rtt_max_ms", None)  # a replaced stream's max may be the untrusted sample
     return out
 
 

@@ -85,3 +85,26 @@ def test_stream_snapshots_keep_unmeasured_jitter_unmeasured() -> None:
     empty = aggregate_stats([snap])
     assert empty["rx_jitter_max_ms"] is None and empty["rx_jitter_ms"] is None
     assert not math.isnan(float(out["rx_packets"]))
+
+
+def test_a_replaced_streams_first_round_trip_is_not_trusted() -> None:
+    # the agent's three streams in a lab hold-resume run: before the hold, on hold, resumed; the resumed
+    # stream's first receiver report answered the old stream's sender report, on another RTCP clock
+    base = {"codec": "PCMU", "rx_lost": 0, "rx_loss_events": 0}
+    before = {**base, "rx_packets": 100, "rtt_n": 3, "rtt_ms": 0.213, "rtt_min_ms": 0.167, "rtt_max_ms": 0.244}
+    on_hold = {**base, "rx_packets": 0, "rtt_n": 0, "rtt_ms": None, "rtt_min_ms": None, "rtt_max_ms": None}
+    resumed = {**base, "rx_packets": 495, "rtt_n": 4, "rtt_ms": 179.509, "rtt_min_ms": 0.259, "rtt_max_ms": 717.0}
+    out = aggregate_stats([before, on_hold, resumed])
+    # the old figure: weighted by packets, 149 ms on loopback
+    assert out["rtt_ms"] is not None and out["rtt_ms"] < 1.0
+    assert out["rtt_n"] == 6 and out["rtt_set_aside"] == 1
+    assert out["rtt_min_ms"] == 0.167 and "rtt_max_ms" not in out
+    # the same samples in a call's first stream are all counted: nothing there answers another clock
+    first = aggregate_stats([resumed])
+    assert first["rtt_ms"] == 179.509 and first["rtt_n"] == 4 and first["rtt_set_aside"] == 0
+    # a replaced stream with a lone sample: not counted; no trusted sample at all is "not measured"
+    lone = aggregate_stats([on_hold, {**resumed, "rtt_n": 1, "rtt_ms": 717.0, "rtt_max_ms": 717.0}])
+    assert lone["rtt_ms"] is None and lone["rtt_set_aside"] == 1
+    # and the E-model then takes the delay measured on the audio instead of a 717 ms round trip
+    rtp = RtpStats.from_party(lone)
+    assert rtp is not None and rtp.rtt_ms is None

@@ -33,6 +33,9 @@ def stream_snapshot(st: Any, si: Any) -> dict[str, Any]:
         "tx_packets": tx.pkt, "tx_lost": tx.loss,
         "tx_jitter_ms": _mean_ms(tx.jitterUsec),
         "rtt_ms": _mean_ms(rtcp.rttUsec),
+        "rtt_n": rtcp.rttUsec.n,
+        "rtt_min_ms": rtcp.rttUsec.min / 1000.0 if rtcp.rttUsec.n else None,
+        "rtt_max_ms": rtcp.rttUsec.max / 1000.0 if rtcp.rttUsec.n else None,
         "jb_avg_delay_ms": st.jbuf.avgDelayMsec, "jb_lost": st.jbuf.lost, "jb_discard": st.jbuf.discard,
         "jb_empty": st.jbuf.empty, "jb_max_delay_ms": st.jbuf.maxDelayMsec,
     }
