@@ -61,6 +61,9 @@ class Tally:
     wake_late_ms: list[float] = field(default_factory=list)
     delay_jumps_ms: list[float] = field(default_factory=list)  #: delay_variation of every judged direction
     mos: list[float] = field(default_factory=list)
+    #: per RTP stream of every call: frames its jitter buffer played out concealed (jb_lost), and discarded
+    jb_lost: list[int] = field(default_factory=list)
+    jb_discard: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
     def add(self, results: dict[str, Any], code: int) -> None:
@@ -92,6 +95,11 @@ class Tally:
                     self.examples.setdefault(key, f"{c.get('value')} {c.get('unit') or ''} "
                                                   f"{c.get('op') or ''} {c.get('threshold')}: "
                                                   f"{str(c.get('detail') or '')[:160]}")
+            for parties in (sc.get("rtp") or {}).values():
+                for st in parties.values():
+                    if isinstance(st, dict) and st.get("codec"):
+                        self.jb_lost.append(int(st.get("jb_lost") or 0))
+                        self.jb_discard.append(int(st.get("jb_discard") or 0))
             for p in ((sc.get("health") or {}).get("parties") or {}).values():
                 if isinstance(p.get("media_late_max_ms"), int | float):
                     self.media_late_ms.append(float(p["media_late_max_ms"]))
@@ -197,6 +205,9 @@ def print_tally(title: str, t: Tally) -> None:
     print(f"audio directions judged: {len(t.delay_jumps_ms)}; with a delay jump: {len(jumps)} "
           f"({_pct(len(jumps), len(t.delay_jumps_ms))}), largest {_p(jumps, 1.0)} ms; MOS p1 {_p(t.mos, 0.01)}, "
           f"min {_p(t.mos, 0.0)}")
+    holes = [n for n in t.jb_lost if n]
+    print(f"RTP streams: {len(t.jb_lost)}; with frames the jitter buffer played concealed (jb_lost): {len(holes)} "
+          f"({sum(holes)} frames); frames it discarded: {sum(t.jb_discard)}")
     print("\n| scenario | runs | PASS | FAIL | ERROR | blamed on the PBX | blamed on the harness |")
     print("|---|---|---|---|---|---|---|")
     for name, c in t.scenarios.items():
@@ -286,7 +297,8 @@ def main() -> int:
                                                 "checks": {f"{k[0]}/{k[1]}": dict(v) for k, v in t.checks.items()
                                                            if set(v) != {"n"}},
                                                 "media_late_ms": t.media_late_ms, "delay_jumps_ms": t.delay_jumps_ms,
-                                                "mos": t.mos} for cond, t in tallies.items()},
+                                                "mos": t.mos, "jb_lost": t.jb_lost, "jb_discard": t.jb_discard}
+                                         for cond, t in tallies.items()},
                                         indent=2))
     ok = clean.count("FAIL", "pbx") + clean.count("FAIL", "harness") == 0 and \
         loaded.count("FAIL", "pbx") + loaded.count("ERROR", "pbx") == 0
