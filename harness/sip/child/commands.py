@@ -75,10 +75,9 @@ class Child(ChildProcess):
             cfg.medConfig.jbMax = max(4 * jb, 300)
         # How the jitter buffer sheds delay it no longer needs (HARNESS_JB_DISCARD). pjsua's default,
         # "progressive", drops a queued frame and plays the next one as lost (concealed): a 20 ms hole made
-        # by the harness's own receiver. Measured on 36 clean lab scenario runs per algorithm
-        # (benchmarks/README.md): such holes in 9 of 96 streams with progressive, in none with "static",
-        # which drops one frame per 200 ms at most, only while the buffer holds twice its burst level (so
-        # it still follows a far end whose clock runs fast, which "none" would not).
+        # by the harness's own receiver (9 of 96 clean lab streams; none with "static", benchmarks/README.md).
+        # "static" stays opt-in: its discards count in jb_discard, which the packet-loss check and the
+        # E-model count as loss, so a short host stall turned into packet_loss verdicts in the test suite.
         try:
             discard = str(a.get("jitter_buffer_discard") or Settings.load().jb_discard)
         except InputError as exc:
