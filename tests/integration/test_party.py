@@ -101,3 +101,22 @@ def test_crashed_child_reports_signal_and_log(lab: LabStack, tmp_path: Path) -> 
         p.request("ping")
     p.close()
     assert p.proc is not None and p.proc.poll() is not None
+
+
+def test_quit_with_a_call_up_exits_cleanly(lab: LabStack, tmp_path: Path) -> None:
+    """A party told to quit while its call is up hangs it up and exits 0: no pjsua2 Call object may
+    outlive libDestroy (its destructor then fails pjsua's call-id assertion and aborts the process)."""
+    t = lab.target
+    with Party("caller", tmp_path) as c, Party("agent", tmp_path) as a:
+        a.add_account(t.account("agent1"), t, auto=AutoPolicy(mode="answer"))
+        c.add_account(t.account("caller"), t)
+        a.wait_registered("agent1")
+        c.wait_registered("caller")
+        res = c.call("caller", t.aor("2001"), play=str(FIXTURES / "speech/caller.wav"))
+        c.wait_event(confirmed(res["call"]), 10, "answer")
+        c.close()
+        a.wait_event(lambda e: e["event"] == "call_state" and e["state"] == "DISCONNECTED", 5, "BYE at agent")
+    for party in (c, a):
+        assert party.proc is not None and party.proc.returncode == 0, party.log_tail()
+    for log in ("caller.log", "agent.log"):
+        assert "Assertion" not in (tmp_path / log).read_text(errors="replace")

@@ -176,6 +176,7 @@ class ChildProcess:
             return
         self.ep.hangupAllCalls()
         self.pump(2.0, lambda: not self.live_calls())
+        self.run_timers()  # each DISCONNECTED queued its call's release, which drops the pjsua2 object
         for c in self.calls.values():
             c.stop_player()
             c.stop_recorder(pump=False)
@@ -194,6 +195,9 @@ class ChildProcess:
                 self.silence.stopTransmit(self.clock_probe)
             self.clock_probe = None
         self.silence = None
+        # A timer's closure that still holds a Call would free it after libDestroy, and ~Call then fails
+        # pjsua's call-id assertion and aborts the process (exit -6 after every run that ended mid-call).
+        self.timers.clear()
         gc.collect()
         self.emit("bye")
         self.flush()
