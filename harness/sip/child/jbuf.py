@@ -20,6 +20,7 @@ __all__ = ["JB_DISCARD", "jb_discard_of", "set_jb_discard"]
 #: pjmedia_jb_discard_algo (pjmedia/jbuf.h); pjsua's default is progressive
 JB_DISCARD = {"none": 0, "static": 1, "progressive": 2}
 
+
 def _ref(med_config: Any) -> Any:
     ref = med_config.jbDiscardAlgo
     if hasattr(ref, "disown"):
