@@ -64,6 +64,8 @@ class Tally:
     #: per RTP stream of every call: frames its jitter buffer played out concealed (jb_lost), and discarded
     jb_lost: list[int] = field(default_factory=list)
     jb_discard: list[int] = field(default_factory=list)
+    #: scenarios run again because their starved host left an attempt unjudged: final verdicts
+    reruns: collections.Counter[str] = field(default_factory=collections.Counter)
     seconds: float = 0.0
 
     def add(self, results: dict[str, Any], code: int) -> None:
@@ -73,6 +75,9 @@ class Tally:
             name = str(sc.get("name"))
             count = self.scenarios.setdefault(name, collections.Counter())
             count["runs"] += 1
+            if sc.get("attempts"):
+                self.reruns[str(sc.get("verdict"))] += 1
+                count["attempts set aside"] += len(sc["attempts"])
             blames = {c.get("blame") or "pbx" for c in sc.get("checks", []) if c.get("verdict") != "PASS"}
             if sc.get("verdict") == "PASS":
                 count["PASS"] += 1
@@ -208,6 +213,9 @@ def print_tally(title: str, t: Tally) -> None:
     holes = [n for n in t.jb_lost if n]
     print(f"RTP streams: {len(t.jb_lost)}; with frames the jitter buffer played concealed (jb_lost): {len(holes)} "
           f"({sum(holes)} frames); frames it discarded: {sum(t.jb_discard)}")
+    print(f"scenario runs run again after an attempt the starved host left unjudged (harness run --reruns): "
+          f"{sum(t.reruns.values())}, ending {dict(sorted(t.reruns.items()))}; the verdicts below are the last "
+          "attempts'")
     print("\n| scenario | runs | PASS | FAIL | ERROR | blamed on the PBX | blamed on the harness |")
     print("|---|---|---|---|---|---|---|")
     for name, c in t.scenarios.items():
@@ -297,7 +305,8 @@ def main() -> int:
                                                 "checks": {f"{k[0]}/{k[1]}": dict(v) for k, v in t.checks.items()
                                                            if set(v) != {"n"}},
                                                 "media_late_ms": t.media_late_ms, "delay_jumps_ms": t.delay_jumps_ms,
-                                                "mos": t.mos, "jb_lost": t.jb_lost, "jb_discard": t.jb_discard}
+                                                "mos": t.mos, "jb_lost": t.jb_lost, "jb_discard": t.jb_discard,
+                                                "reruns": dict(t.reruns)}
                                          for cond, t in tallies.items()},
                                         indent=2))
     ok = clean.count("FAIL", "pbx") + clean.count("FAIL", "harness") == 0 and \

@@ -17,6 +17,7 @@ import click
 
 from harness import __version__
 from harness.contracts.errors import ExitCode, HarnessError, LabError
+from harness.contracts.results import DEFAULT_RERUNS, MAX_RERUNS
 from harness.contracts.settings import Settings
 from harness.lab.config import LabConfig, lab_profile_mapping
 from harness.lab.stack import LabStack
@@ -157,10 +158,13 @@ def lab_profile(ctx: Ctx) -> None:
               help="Target profile of the PBX under test [env HARNESS_TARGET, default: the embedded lab].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory [default: reports/run-YYYYmmdd-HHMMSS].")
+@click.option("--reruns", type=click.IntRange(0, MAX_RERUNS), default=DEFAULT_RERUNS, show_default=True,
+              help="Run a scenario again, up to this many times, when the harness's own host was too starved to "
+                   "judge it (every attempt is kept; 0: never).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
 @pass_ctx
 def run(ctx: Ctx, paths: tuple[Path, ...], only_failed: bool, target_file: Path | None, out_dir: Path | None,
-        quiet: bool) -> None:
+        reruns: int, quiet: bool) -> None:
     """Run scenario and suite files against the target; write results.json, junit.xml and report.html."""
     from harness.findings.findings_sink import default_sinks
     from harness.scenarios.session import default_run_dir, run_session
@@ -183,7 +187,7 @@ def run(ctx: Ctx, paths: tuple[Path, ...], only_failed: bool, target_file: Path 
 
     try:
         result = run_session(ctx.settings, list(paths), target_file=target_file or ctx.settings.target, out=out,
-                             log=log, sinks=default_sinks(ctx.settings))
+                             log=log, sinks=default_sinks(ctx.settings), reruns=reruns)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; results so far are in {out / 'results.json'}", err=True)
         raise SystemExit(ExitCode.INTERRUPTED) from None
@@ -226,6 +230,10 @@ def _summary(results: dict[str, Any], out: Path) -> None:
                     if any(c.get("blame") == "harness" for c in sc["checks"])]
     if harness_side:
         click.echo(f"harness-side errors (not the target's fault) in: {', '.join(harness_side)}")
+    again = [f"{sc['name']} (attempts kept in {', '.join(str(a.get('out_dir')) for a in sc['attempts'])})"
+             for sc in results["scenarios"] if sc.get("attempts")]
+    if again:
+        click.echo(f"run again because the harness's host was overloaded: {'; '.join(again)}")
     click.echo(f"results: {out / 'results.json'}")
     click.echo(f"junit:   {out / 'junit.xml'}")
     from harness.report.report_sink import report_path

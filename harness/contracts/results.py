@@ -15,7 +15,10 @@ from typing import Any
 
 from harness.contracts.verdict import CheckResult, Verdict, worst
 
-__all__ = ["RunResult", "ScenarioResult", "write_json_atomic"]
+__all__ = ["DEFAULT_RERUNS", "MAX_RERUNS", "RunResult", "ScenarioResult", "write_json_atomic"]
+
+DEFAULT_RERUNS = 1  #: a scenario its starved host left unjudged is run again once (harness.scenarios.rerun)
+MAX_RERUNS = 3  #: every run stays bounded: at most this many extra attempts per scenario
 
 
 @dataclass
@@ -34,6 +37,8 @@ class ScenarioResult:
     skipped_steps: list[str] = field(default_factory=list)
     out_dir: str = ""
     health: dict[str, Any] = field(default_factory=dict)  #: the harness's own health (harness.health)
+    #: earlier attempts the harness could not judge (its host starved), run again (harness.scenarios.rerun)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
     def finish(self) -> None:
         self.verdict = worst([c.verdict for c in self.checks])
@@ -45,7 +50,7 @@ class ScenarioResult:
                 "duration_s": round(self.duration_s, 3), "checks": [c.to_dict() for c in self.checks],
                 "sip": self.sip, "audio": self.audio, "rtp": self.rtp, "artifacts": self.artifacts,
                 "error": self.error, "skipped_steps": self.skipped_steps, "out_dir": self.out_dir,
-                "health": self.health}
+                "health": self.health, "attempts": self.attempts}
 
     def blamed_on_target(self) -> bool:
         """A FAIL or ERROR that says something about the target (not the harness's own trouble)."""

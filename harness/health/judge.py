@@ -3,7 +3,9 @@
 A window's health comes from each party's own clocks (:mod:`harness.sip.health`: how late it woke,
 how late its media clock ticked, which is when its RTP went out) and from the host's pressure
 (:mod:`harness.health.host`). When they show that the harness was starved, a check measured in that
-window cannot blame the PBX: its FAIL becomes ERROR, blamed on the harness, with the figures.
+window cannot blame the PBX: its FAIL becomes ERROR, blamed on the harness, with the figures. Media
+lateness alone (a media clock, the lab's media processes) spoils only checks judged on media
+(:meth:`WindowHealth.spoils`); late wake-ups, memory stalls and steal spoil every check.
 
 The limits (``thresholds: {health: {...}}`` in a target profile or scenario overrides them):
 
@@ -76,6 +78,14 @@ class WindowHealth:
     overloaded: bool = False
     reasons: list[str] = field(default_factory=list)
     unmeasured: list[str] = field(default_factory=list)
+    #: starved beyond the media clocks: a party woke late, memory stalls, steal. Only then can a check that
+    #: is not about media (signalling, a flow's outcome) have been spoiled; a media clock that ticked 50 ms
+    #: late delays RTP, not SIP, and cannot turn a call that never reached its agent into one that did.
+    beyond_media: bool = False
+
+    def spoils(self, media: bool) -> bool:
+        """Whether this window's starvation can have spoiled a check (``media``: judged on media)."""
+        return self.overloaded and (media or self.beyond_media)
 
     def as_dict(self) -> dict[str, Any]:
         return {"seconds": round(self.t1 - self.t0, 2), "overloaded": self.overloaded, "reasons": self.reasons,
@@ -99,14 +109,16 @@ def assess(t0: float, t1: float, series: list[PartySeries], host: dict[str, Any]
            limits: HealthLimits) -> WindowHealth:
     """Judge one window from the parties' series and the host's shares."""
     wh = WindowHealth(t0, t1, host=host)
+    media: list[str] = []  # reasons that concern media alone
     for s in series:
         w = s.window(t0, t1)
         wh.parties[s.name] = w
         if w["media_late_max_ms"] is None:
             wh.unmeasured.append(f"{s.name}'s media clock")
         elif w["media_late_max_ms"] > limits.max_media_late_ms:
-            wh.reasons.append(f"party {s.name}'s media clock (its RTP sending) ran {w['media_late_max_ms']:.0f} ms "
-                              f"late (limit {limits.max_media_late_ms:.0f} ms; {w['scheduling']})")
+            media.append(f"party {s.name}'s media clock (its RTP sending) ran {w['media_late_max_ms']:.0f} ms "
+                         f"late (limit {limits.max_media_late_ms:.0f} ms; {w['scheduling']})")
+            wh.reasons.append(media[-1])
         if w["wake_late_max_ms"] is None:
             wh.unmeasured.append(f"{s.name}'s wake-ups")
         elif w["wake_late_max_ms"] > limits.max_wake_late_ms:
@@ -122,11 +134,13 @@ def assess(t0: float, t1: float, series: list[PartySeries], host: dict[str, Any]
                           f"(limit {limits.max_steal_pct:.0f} %)")
     for component, wait in sorted((host.get("lab_wait_ms") or {}).items()):
         if wait is not None and wait > limits.max_lab_wait_ms:
-            wh.reasons.append(f"the lab's {component} waited {wait:.0f} ms for a CPU within 100 ms "
-                              f"(limit {limits.max_lab_wait_ms:.0f} ms)")
+            media.append(f"the lab's {component} waited {wait:.0f} ms for a CPU within 100 ms "
+                         f"(limit {limits.max_lab_wait_ms:.0f} ms)")  # the lab's media relay and media parties
+            wh.reasons.append(media[-1])
     if not host.get("measured"):
         wh.unmeasured.append("host pressure")
     wh.overloaded = bool(wh.reasons)
+    wh.beyond_media = len(wh.reasons) > len(media)
     if wh.overloaded and worst.get("cpu_some_pct") is not None:
         wh.reasons.append(f"CPU pressure {worst['cpu_some_pct']:.0f} % in the worst second")
     return wh

@@ -88,8 +88,13 @@ def junit_xml(results: dict[str, Any], load: dict[str, Any] | None = None) -> ET
             case = ET.SubElement(suite, "testcase", classname=_clean(f"harness.{sc['name']}"), name="no checks")
             ET.SubElement(case, "error", message="the scenario produced no checks", type="ERROR")
             n_err += 1
-        if sc.get("out_dir"):
-            ET.SubElement(suite, "system-out").text = _clean(f"artifacts: {sc['out_dir']}/")
+        out = [f"artifacts: {sc['out_dir']}/"] if sc.get("out_dir") else []
+        for a in sc.get("attempts") or []:  # earlier attempts its starved host left unjudged
+            if isinstance(a, dict):
+                out.append(f"attempt {a.get('attempt')} not judged ({a.get('verdict')}: the harness's host was "
+                           f"overloaded), run again; its artifacts: {a.get('out_dir')}/")
+        if out:
+            ET.SubElement(suite, "system-out").text = _clean("\n".join(out))
         _finish(suite, n_fail, n_err, totals)
     if load is not None:
         from harness.report.loadrun import load_checks

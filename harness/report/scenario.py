@@ -148,7 +148,7 @@ def _health(sc: dict[str, Any]) -> Markup | None:
     ]
     for w in bad:
         reasons = "; ".join(str(r) for r in w.get("reasons") or [])
-        names = ", ".join(str(c) for c in w.get("checks") or [])
+        names = ", ".join(str(c) for c in (w["turned"] if isinstance(w.get("turned"), list) else w.get("checks") or []))
         parts.append(el("p", f"{w.get('step')}: {reasons} — so these checks are ERROR, not the PBX's: {names}",
                         class_="small"))
     if h.get("unmeasured"):
@@ -225,6 +225,13 @@ def scenario_section(sc: dict[str, Any], run_dir: Path, anchor: str, report_dir:
         parts.append(el("div", el("b", f"Stopped at step {err.get('step')}"),
                         f" (line {err['line']})" if err.get("line") else "", ": ", str(err.get("message") or ""),
                         el("pre", str(err["log_tail"])) if err.get("log_tail") else None, class_="errbox"))
+    for a in sc.get("attempts") or []:
+        if isinstance(a, dict):
+            why = "; ".join(str(r) for r in a.get("why_run_again") or []) or "its host was overloaded"
+            parts.append(el("p", el("b", f"Run again: attempt {a.get('attempt')} was not judged"),
+                            f" ({a.get('verdict')}, {_seconds(a.get('duration_s'))}): the harness's host was "
+                            f"overloaded while it was measured ({why}). Its files are kept in {a.get('out_dir')}/; "
+                            "the verdict above is the last attempt's.", class_="small"))
     if sc.get("skipped_steps"):
         parts.append(el("p", "Steps not run: " + ", ".join(str(s) for s in sc["skipped_steps"]), class_="muted"))
     parts += [el("h3", "Checks"), checks_table(checks, severity=any(

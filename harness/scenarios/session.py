@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.contracts.errors import InputError, ScenarioError
-from harness.contracts.results import RunResult
+from harness.contracts.results import DEFAULT_RERUNS, RunResult
 from harness.contracts.settings import Settings
 from harness.contracts.target import Target, load_target
 from harness.lab.config import LabConfig
@@ -90,9 +90,10 @@ def lab_running(settings: Settings, stack: LabStack | None, log: Callable[[str],
 
 def run_session(settings: Settings, paths: list[Path], *, target_file: Path | None, out: Path,
                 log: Callable[[str], None] = print, sinks: list[RunSink] | None = None,
-                scenarios: list[Scenario] | None = None) -> RunResult:
+                scenarios: list[Scenario] | None = None, reruns: int = DEFAULT_RERUNS) -> RunResult:
     """Load (unless ``scenarios`` are given), validate, bring the lab up if needed, run, write results.
 
+    ``reruns``: extra attempts for a scenario its starved host left unjudged (harness.scenarios.rerun).
     Input errors are raised before any process starts. KeyboardInterrupt propagates after the results
     so far are written.
     """
@@ -106,4 +107,4 @@ def run_session(settings: Settings, paths: list[Path], *, target_file: Path | No
     with lab_running(settings, stack, log) as stack:
         target = stack.target if stack is not None else target
         return Runner(target, out.resolve(), lab=stack, log=log, sinks=sinks,
-                      media_priority=settings.media_priority).run_all(scenarios)
+                      media_priority=settings.media_priority, reruns=reruns).run_all(scenarios)

@@ -9,7 +9,6 @@ every command line of README.md appears, as a string, in an integration test.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from .conftest import REPO, TEST_LAB
 
-__all__ = ["BASE", "BIN", "SESSION_PORTS", "Ports", "sh", "starved_only", "workdir"]
+__all__ = ["BASE", "BIN", "SESSION_PORTS", "Ports", "sh", "workdir"]
 
 BIN = Path(sys.executable).parent  #: the virtual environment's bin directory: `harness` is installed there
 BASE = int(os.environ.get("HARNESS_TEST_PORT_BASE", "36000"))
@@ -59,21 +58,3 @@ def workdir(path: Path) -> Path:
     for name in ("scenarios", "audio_fixtures"):
         (path / name).symlink_to(REPO / name, target_is_directory=True)
     return path
-
-
-def starved_only(results: Path) -> list[str]:
-    """The checks of a run that did not PASS, when every one of them is an ERROR the harness blamed on its own
-    starved host ("harness host overloaded", exit code 3); else an empty list.
-
-    Such a run judged nothing about the PBX: on a host whose hypervisor stalls the whole machine now and then
-    (every process, SCHED_RR ones too, wakes 100-370 ms late at the same moment), a test that must see the
-    suite PASS runs it once more. A FAIL, any other ERROR, or a second starved run still fails the test.
-    """
-    if not results.exists():
-        return []
-    data = json.loads(results.read_text())
-    bad = [(s["name"], c) for s in data["scenarios"] for c in s["checks"] if c["verdict"] != "PASS"]
-    if not bad or any(c["verdict"] != "ERROR" or c.get("blame") != "harness"
-                      or not str(c.get("detail", "")).startswith("harness host overloaded") for _, c in bad):
-        return []
-    return [f"{name}: {c['name']}" for name, c in bad]

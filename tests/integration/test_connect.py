@@ -19,7 +19,7 @@ from harness.scenarios.context import RunContext
 from harness.scenarios.registry import REGISTRY, ParseScope, step
 from harness.scenarios.runner import Runner
 
-from .cli_lines import BASE, Ports, sh, starved_only
+from .cli_lines import BASE, Ports, sh
 from .conftest import REPO, write_scenario
 
 
@@ -39,11 +39,7 @@ def test_nightly_script_passes_with_a_lab_it_starts_and_stops(tmp_path: Path) ->
     assert f"exec .venv/bin/{NIGHTLY_RUN} \"$@\"" in (REPO / NIGHTLY).read_text()
     home, out = tmp_path / "home", tmp_path / "run"
     proc = sh(f"{NIGHTLY} --out {out}", cwd=REPO, home=home, ports=NIGHTLY_PORTS, timeout=420)
-    if proc.returncode == 3 and (starved := starved_only(out / "results.json")):
-        # the harness proved its own host starved (exit 3) and judged nothing about the PBX: once more
-        print(f"first run not judged, harness host overloaded: {starved}")
-        out = tmp_path / "run-again"
-        proc = sh(f"{NIGHTLY} --out {out}", cwd=REPO, home=home, ports=NIGHTLY_PORTS, timeout=420)
+    # a scenario its starved host left unjudged was run again by the harness itself (--reruns, default 1)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr
     assert proc.stdout.startswith("setup: ready (harness, version ")
     assert f"started the lab PBX at 127.0.0.1:{NIGHTLY_PORTS.sip}" in proc.stdout

@@ -45,14 +45,14 @@ def _children(pid: int) -> list[int]:
     return sorted(out)
 
 
-def test_a_party_starved_mid_call_is_a_harness_error_with_exit_code_3(lab: LabStack, lab_home: Path,
-                                                                        tmp_path: Path) -> None:
+def _run_and_starve_the_caller(lab_home: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], Path]:
+    """``harness run`` of the scenario; once its call carries audio, the caller's process is frozen for
+    1.5 s, as a starved host would freeze it."""
     scenario = write_scenario(tmp_path, SCENARIO)
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "--home", str(lab_home), "run", str(scenario),
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             "--out", str(out), *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=REPO, env=dict(os.environ))
-    # once the call carries audio, freeze the caller's process for 1.5 s, as a starved host would
     deadline = time.monotonic() + 30
     sdir = out / "starved"
     while time.monotonic() < deadline and not list(sdir.glob("caller-*.wav")):
@@ -63,17 +63,28 @@ def test_a_party_starved_mid_call_is_a_harness_error_with_exit_code_3(lab: LabSt
     os.kill(kids[0], signal.SIGSTOP)
     time.sleep(1.5)
     os.kill(kids[0], signal.SIGCONT)
+    return proc, out
+
+
+def _starved_checks(sc: dict) -> list[dict]:
+    bad = [c for c in sc["checks"] if c["verdict"] != "PASS"]
+    for c in bad:
+        assert c["verdict"] == "ERROR" and c["blame"] == "harness", c
+        assert c["detail"].startswith("harness host overloaded: party "), c["detail"]
+        assert "ms late (limit 40 ms" in c["detail"] and "lab PBX runs on the same host" in c["detail"]
+    return bad
+
+
+def test_a_party_starved_mid_call_is_a_harness_error_with_exit_code_3(lab: LabStack, lab_home: Path,
+                                                                        tmp_path: Path) -> None:
+    proc, out = _run_and_starve_the_caller(lab_home, tmp_path, "--reruns", "0")
     stdout, _ = proc.communicate(timeout=120)
     assert proc.returncode == 3, stdout
     assert "harness-side errors (not the target's fault) in: starved" in stdout
     sc = json.loads((out / "results.json").read_text())["scenarios"][0]
     assert sc["health"]["overloaded"] is True
-    bad = [c for c in sc["checks"] if c["verdict"] != "PASS"]
-    assert bad, "freezing a party for 1.5 s must have hurt the audio"
-    for c in bad:
-        assert c["verdict"] == "ERROR" and c["blame"] == "harness", c
-        assert c["detail"].startswith("harness host overloaded: party "), c["detail"]
-        assert "ms late (limit 40 ms" in c["detail"] and "lab PBX runs on the same host" in c["detail"]
+    assert _starved_checks(sc), "freezing a party for 1.5 s must have hurt the audio"
+    assert sc["attempts"] == []  # --reruns 0: judged once
     window = next(w for w in sc["health"]["windows"] if w["overloaded"])
     assert window["step"].endswith("(expect_audio)")
     late = max(p["media_late_max_ms"] for p in window["parties"].values())
@@ -82,6 +93,29 @@ def test_a_party_starved_mid_call_is_a_harness_error_with_exit_code_3(lab: LabSt
     findings = json.loads((out / "findings.json").read_text())
     mine = [(f["check"], f["diagnosis"]["rule"]) for f in findings["findings"] if f.get("scenario") == "starved"]
     assert mine == [("harness", "harness_overloaded")], mine  # one finding of the harness, none against the PBX
+
+
+def test_a_starved_scenario_is_run_again_and_its_first_attempt_kept(lab: LabStack, lab_home: Path,
+                                                                      tmp_path: Path) -> None:
+    """By default (--reruns 1) the scenario the starved host left unjudged runs once more; the first
+    attempt stays whole in ``starved.attempt1/`` and in the scenario's ``attempts``."""
+    proc, out = _run_and_starve_the_caller(lab_home, tmp_path)
+    stdout, _ = proc.communicate(timeout=120)
+    sc = json.loads((out / "results.json").read_text())["scenarios"][0]
+    [first] = sc["attempts"]
+    assert first["attempt"] == 1 and first["verdict"] == "ERROR" and first["out_dir"] == "starved.attempt1"
+    assert _starved_checks(first) == first["checks"] and first["checks"]
+    assert any("ms late (limit 40 ms" in r for r in first["why_run_again"]), first
+    kept = out / "starved.attempt1"
+    assert list(kept.glob("caller-*.wav")) and json.loads((kept / "result.json").read_text())["verdict"] == "ERROR"
+    assert sc["out_dir"] == "starved" and list((out / "starved").glob("caller-*.wav"))
+    assert "running it again, attempt 2 of 2" in stdout
+    assert "run again because the harness's host was overloaded: starved (attempts kept in starved.attempt1)" in stdout
+    # the second attempt is the verdict: PASS, or (if this host stalled again) ERROR of the harness, exit 3
+    again = [c for c in sc["checks"] if c["verdict"] != "PASS"]
+    assert all(c["verdict"] == "ERROR" and c["blame"] == "harness" for c in again), again
+    assert (sc["verdict"], proc.returncode) == (("ERROR", 3) if again else ("PASS", 0)), stdout
+    assert "not judged" in (out / "junit.xml").read_text()
 
 
 def test_a_healthy_run_reports_each_partys_clocks_and_scheduling(lab: LabStack, tmp_path: Path) -> None:

@@ -220,6 +220,31 @@ def test_a_stall_just_before_a_media_window_is_the_harnesss_too(tmp_path: Path, 
         assert health["overloaded"] is False
 
 
+def test_a_late_media_clock_spoils_media_checks_only_and_a_late_wake_up_every_check(tmp_path: Path) -> None:
+    """The IVR test's case: the lab queue's media clock 49 ms late cannot explain a call that never reached
+    its agent in 10 s; a party that woke 250 ms late (its SIP too) can spoil any check of the window."""
+    wh = assess(10.0, 10.3, [series("caller", 49.0, 5.0)], QUIET_HOST, HealthLimits())
+    assert wh.overloaded and wh.spoils(media=True) and not wh.spoils(media=False)
+    wh = assess(10.0, 10.3, [series("caller", 1.0, 1.0)], {**QUIET_HOST, "lab_wait_ms": {"rtpengine": 60.0}},
+                HealthLimits())
+    assert wh.overloaded and not wh.spoils(media=False)  # the lab's media relay kept waiting: media alone
+    wh = assess(10.0, 10.3, [series("caller", 49.0, 250.0)], QUIET_HOST, HealthLimits())
+    assert wh.spoils(media=False)
+    host = {"measured": True, "worst_1s": {"cpu_some_pct": 90.0, "memory_full_pct": 35.0, "steal_pct": 0.0}}
+    assert assess(10.0, 10.3, [series("caller", 1.0, 1.0)], host, HealthLimits()).spoils(media=False)
+
+    runner, ctx = _ctx(tmp_path, clock_ms=49.0)
+    w = ctx.windows[0]
+    for name, value, want in (("answered_by:main", "nobody", "support"), ("dtmf:agent:main", "1", "2")):
+        ctx.check(CheckResult.compare(name, value, "==", want))
+        w.checks.append(len(ctx.checks) - 1)
+    health = runner._settle_health(ctx, w.t0 - 1)
+    mos, gain, answered, dtmf = ctx.checks
+    assert mos.verdict is Verdict.ERROR and dtmf.verdict is Verdict.ERROR  # DTMF events ride the media clock
+    assert answered.verdict is Verdict.FAIL and answered.blame == ""
+    assert health["windows"][0]["turned"] == [mos.name, dtmf.name]
+
+
 def test_a_healthy_window_leaves_the_fail_to_the_pbx(tmp_path: Path) -> None:
     runner, ctx = _ctx(tmp_path, clock_ms=3.0)
     health = runner._settle_health(ctx, ctx.windows[0].t0 - 1)
