@@ -9,8 +9,6 @@ log lines, and the run goes on with the next scenario.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 import socket
 import time
@@ -28,13 +26,20 @@ from harness.contracts.results import DEFAULT_RERUNS, RunResult, ScenarioResult,
 from harness.contracts.siplog import mask_file, read_messages, write_call_log
 from harness.contracts.target import Target
 from harness.contracts.verdict import CheckResult, Verdict
-from harness.health import HealthLimits, HostMonitor, PartySeries, assess
-from harness.health.procs import ProcessWatch, descendants
-from harness.lab.services import HEALTH_EVERY_S, HEALTH_FILE, HEALTH_REQUEST
+from harness.health import HostMonitor, PartySeries, assess
+from harness.health.procs import ProcessWatch
 from harness.lab.stack import LabStack
 from harness.report.junit import write_junit
 from harness.scenarios.context import RunContext
 from harness.scenarios.rerun import set_aside, starved_reasons
+from harness.scenarios.run_health import (
+    clock_bound,
+    health_limits,
+    lab_media_pids,
+    lab_service_series,
+    media_check,
+    reaches,
+)
 from harness.scenarios.scenario_model import Scenario
 from harness.sip import AutoPolicy, Party
 
@@ -257,7 +262,7 @@ class Runner:
             lab_series = lab_service_series(self.lab, until=now)
             series += lab_series
             stale = [f"party {s.name} after {max(0.0, s.t[-1] - t_start) if s.t else 0.0:.1f} s (the lab's health"
-                     " file had nothing later)" for s in lab_series if not _reaches(s, now)]
+                     " file had nothing later)" for s in lab_series if not reaches(s, now)]
         limits = health_limits(ctx)
         shared_host = self.lab is not None
         windows = []
@@ -275,7 +280,7 @@ class Runner:
             if not wh.overloaded:
                 # A stall just before a media window still shows in it: the jitter buffers grew then and shed
                 # the added delay a frame at a time for seconds. Judge the time before it for the media checks.
-                checks = [i for i in w.checks if _media_check(ctx.checks[i])]
+                checks = [i for i in w.checks if media_check(ctx.checks[i])]
                 b0 = max(t_start, w.t0 - limits.media_memory_s)
                 if not checks or w.t0 - b0 < 0.5:
                     continue
@@ -288,7 +293,7 @@ class Runner:
             turned = []
             for i in checks:
                 c = ctx.checks[i]
-                if c.verdict is Verdict.PASS or not wh.spoils(_clock_bound(c)):
+                if c.verdict is Verdict.PASS or not wh.spoils(clock_bound(c)):
                     continue
                 measured = f"{c.value}{(' ' + c.unit) if c.unit else ''}" if c.value is not None else "no value"
                 c.detail = (f"{wh.diagnosis(shared_host, before_s)}; measured {measured} against {c.op} {c.threshold}"
@@ -359,77 +364,6 @@ class Runner:
                 if path.exists():
                     out[f"{kind}:{name}"] = path.name
         return out
-
-
-def lab_media_pids(lab: LabStack) -> dict[str, list[int]]:
-    """The lab's processes that carry media: rtpengine, the impairment line, and the parties of the IVR
-    and queue services (not the services' own control loop, whose timing no audio depends on)."""
-    out = {name: [pid] for name, pid in lab.pids.items() if name in ("rtpengine", "netem")}
-    if "services" in lab.pids:
-        out["IVR/queue services"] = [p for p in descendants([lab.pids["services"]]) if p != lab.pids["services"]]
-    return out
-
-
-#: a lab service's health series counts as reaching a moment when its last 100 ms bucket is this close to it
-LAB_HEALTH_SLACK_S = 0.25
-
-
-def _reaches(series: PartySeries, t: float) -> bool:
-    return bool(series.t) and series.t[-1] >= t - LAB_HEALTH_SLACK_S
-
-
-def lab_service_series(lab: LabStack, until: float | None = None) -> list[PartySeries]:
-    """The health the lab's services wrote for their own parties (harness.lab.services), if any.
-
-    The services rewrite their file every ``HEALTH_EVERY_S``, and at once when asked (``HEALTH_REQUEST``);
-    with ``until`` (monotonic time) this asks, then waits at most two periods for a file whose series
-    reach that moment, so that a window's last second is judged with the lab's parties too (what the
-    file holds is returned either way).
-    """
-    deadline = time.monotonic() + 2 * HEALTH_EVERY_S + 0.5
-    if until is not None:
-        with contextlib.suppress(OSError):
-            (lab.dir / HEALTH_REQUEST).touch()
-    while True:
-        try:
-            data = json.loads((lab.dir / HEALTH_FILE).read_text())
-        except (OSError, ValueError):
-            data = None
-        series = [PartySeries.from_reply(str(name), reply) for name, reply in data.items()
-                  if isinstance(reply, dict)] if isinstance(data, dict) else []
-        covered = until is None or all(_reaches(s, until) for s in series)
-        if not series or covered or time.monotonic() >= deadline:
-            return series
-        time.sleep(0.1)
-
-
-def health_limits(ctx: RunContext) -> HealthLimits:
-    """The health limits: scenario ``thresholds.health`` over target ``thresholds.health`` over defaults."""
-    merged: dict[str, Any] = {}
-    for source in (ctx.target.thresholds, ctx.scenario.thresholds):
-        merged.update(source.get("health") or {})
-    return HealthLimits.from_mapping(merged)
-
-
-#: checks judged on what the parties' jitter buffers played out (a stall just before their window shows in them)
-MEDIA_KINDS = frozenset({"audio", "prompt", "hold"})
-
-
-#: checks whose measurement runs on the media clocks (RTP sent and played out, DTMF events, recordings):
-#: a media clock that ran late can spoil them; the other checks only a starvation beyond media can
-CLOCK_KINDS = MEDIA_KINDS | {"rtp", "recording", "dtmf", "line"}
-
-
-def _kind(c: CheckResult) -> str:
-    return c.id.kind if c.id is not None else c.name.split(":", 1)[0]
-
-
-def _media_check(c: CheckResult) -> bool:
-    return _kind(c) in MEDIA_KINDS
-
-
-def _clock_bound(c: CheckResult) -> bool:
-    return _kind(c) in CLOCK_KINDS
 
 
 def _reg_hint(code: int, reason: str) -> str:

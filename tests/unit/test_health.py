@@ -239,7 +239,7 @@ def test_a_late_media_clock_spoils_media_checks_only_and_a_late_wake_up_every_ch
         ctx.check(CheckResult.compare(name, value, "==", want))
         w.checks.append(len(ctx.checks) - 1)
     health = runner._settle_health(ctx, w.t0 - 1)
-    mos, gain, answered, dtmf = ctx.checks
+    mos, _gain, answered, dtmf = ctx.checks
     assert mos.verdict is Verdict.ERROR and dtmf.verdict is Verdict.ERROR  # DTMF events ride the media clock
     assert answered.verdict is Verdict.FAIL and answered.blame == ""
     assert health["windows"][0]["turned"] == [mos.name, dtmf.name]
@@ -313,7 +313,7 @@ def test_the_lab_services_parties_report_their_own_health(tmp_path: Path) -> Non
     from harness.lab.config import LabConfig
     from harness.lab.services import HEALTH_FILE
     from harness.lab.stack import LabStack
-    from harness.scenarios.runner import lab_service_series
+    from harness.scenarios.run_health import lab_service_series
 
     lab = LabStack(tmp_path / "lab", LabConfig())
     assert lab_service_series(lab) == []  # no file yet: nothing, not a crash
@@ -335,7 +335,7 @@ def test_the_lab_services_health_is_awaited_until_it_reaches_the_window_end(tmp_
     import threading
     import time
 
-    import harness.scenarios.runner as runner
+    import harness.scenarios.run_health as runner
     from harness.lab.config import LabConfig
     from harness.lab.services import HEALTH_FILE
     from harness.lab.stack import LabStack
