@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,18 @@ def confirmed(call: str):
     return lambda e: e["event"] == "call_state" and e["call"] == call and e["state"] == "CONFIRMED"
 
 
+@contextlib.contextmanager
+def caller_and_agent(lab: LabStack, tmp_path: Path, agent: AutoPolicy) -> Iterator[tuple[Party, Party]]:
+    """Two parties registered on the lab: ``caller`` (1001) and ``agent`` (2001) with its ``agent`` policy."""
+    t = lab.target
+    with Party("caller", tmp_path) as c, Party("agent", tmp_path) as a:
+        a.add_account(t.account("agent1"), t, auto=agent)
+        c.add_account(t.account("caller"), t)
+        a.wait_registered("agent1")
+        c.wait_registered("caller")
+        yield c, a
+
+
 def test_register_ok_and_wrong_password(lab: LabStack, tmp_path: Path) -> None:
     t = lab.target
     with Party("p", tmp_path) as p:
@@ -33,12 +47,8 @@ def test_register_ok_and_wrong_password(lab: LabStack, tmp_path: Path) -> None:
 
 def test_call_dtmf_hold_resume_and_timestamps(lab: LabStack, tmp_path: Path) -> None:
     t = lab.target
-    with Party("caller", tmp_path) as c, Party("agent", tmp_path) as a:
-        a.add_account(t.account("agent1"), t, auto=AutoPolicy(mode="answer", delay_ms=300,
-                                                               play=str(FIXTURES / "speech/agent.wav")))
-        c.add_account(t.account("caller"), t)
-        a.wait_registered("agent1")
-        c.wait_registered("caller")
+    agent = AutoPolicy(mode="answer", delay_ms=300, play=str(FIXTURES / "speech/agent.wav"))
+    with caller_and_agent(lab, tmp_path, agent) as (c, a):
         res = c.call("caller", t.aor("2001"), play=str(FIXTURES / "speech/caller.wav"))
         ev = c.wait_event(confirmed(res["call"]), 10, "answer")
         times = ev["times"]
@@ -70,11 +80,7 @@ def test_call_dtmf_hold_resume_and_timestamps(lab: LabStack, tmp_path: Path) -> 
 
 def test_limits_refuse_instead_of_aborting(lab: LabStack, tmp_path: Path) -> None:
     t = lab.target
-    with Party("caller", tmp_path) as c, Party("agent", tmp_path) as a:
-        a.add_account(t.account("agent1"), t, auto=AutoPolicy(mode="ring"))
-        c.add_account(t.account("caller"), t)
-        a.wait_registered("agent1")
-        c.wait_registered("caller")
+    with caller_and_agent(lab, tmp_path, AutoPolicy(mode="ring")) as (c, _agent):
         calls = [c.call("caller", t.aor("2001"))["call"] for _ in range(4)]
         with pytest.raises(PartyCommandError, match="call limit reached: 4"):
             c.call("caller", t.aor("2001"))
@@ -107,11 +113,7 @@ def test_quit_with_a_call_up_exits_cleanly(lab: LabStack, tmp_path: Path) -> Non
     """A party told to quit while its call is up hangs it up and exits 0: no pjsua2 Call object may
     outlive libDestroy (its destructor then fails pjsua's call-id assertion and aborts the process)."""
     t = lab.target
-    with Party("caller", tmp_path) as c, Party("agent", tmp_path) as a:
-        a.add_account(t.account("agent1"), t, auto=AutoPolicy(mode="answer"))
-        c.add_account(t.account("caller"), t)
-        a.wait_registered("agent1")
-        c.wait_registered("caller")
+    with caller_and_agent(lab, tmp_path, AutoPolicy(mode="answer")) as (c, a):
         res = c.call("caller", t.aor("2001"), play=str(FIXTURES / "speech/caller.wav"))
         c.wait_event(confirmed(res["call"]), 10, "answer")
         c.close()
