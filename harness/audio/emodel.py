@@ -126,8 +126,8 @@ def emodel(
     ``loss_pct`` is the network packet loss in percent, ``jitter_ms`` the RFC 3550 interarrival jitter,
     ``rtt_ms`` the RTCP round-trip time, ``burst_ratio`` G.107's BurstR (1 = random loss).
     ``jitter_buffer_ms`` is the delay the receiver's jitter buffer adds (pjsua2 reports its average);
-    ``None`` assumes an adaptive buffer holding twice the jitter, at least one packet. Packets the
-    buffer discarded as late are loss too: add them to ``loss_pct``. ``one_way_ms``, a measured
+    ``None`` assumes an adaptive buffer holding twice the jitter, at least one packet. Packets that
+    arrived too late to play are loss too: add them to ``loss_pct``. ``one_way_ms``, a measured
     mouth-to-ear delay, replaces the estimate from RTT, jitter buffer and packetisation. Raises ValueError
     for an unknown codec or a value out of range.
     """

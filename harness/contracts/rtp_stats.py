@@ -90,16 +90,22 @@ class RtpStats:
 
     @classmethod
     def from_party(cls, st: dict[str, Any]) -> RtpStats | None:
-        """From a party's ``stats`` reply (harness.sip.child): network loss plus the packets the jitter
-        buffer discarded as late is the effective loss; the burst ratio comes from the loss events
-        (G.107's BurstR = mean burst length x (1 - loss)). None when the party has no stream."""
+        """From a party's ``stats`` reply (harness.sip.child): the loss is the network's, the RTP packets
+        missing from the sequence; the burst ratio comes from the loss events (G.107's BurstR = mean burst
+        length x (1 - loss)). None when the party has no stream.
+
+        pjmedia's ``jb_discard`` is not loss: it counts frames the jitter buffer removed itself, the static
+        algorithm shedding delay it no longer needs (one frame per 200 ms at most, only while it holds twice
+        its burst level) and the rare overflow (``jbuf.c``); packets that came too late are refused on
+        arrival and not counted there. Counting those removals as loss made a 44 ms host stall a
+        packet_loss verdict and pulled a clean line's E-model R under 90; what they do to the audio is
+        judged on the audio itself (dropouts, delay jumps, MOS)."""
         if not st or not st.get("codec"):
             return None
         received = _int(st.get("rx_packets"))
         lost = max(0, _int(st.get("rx_lost")) or 0)
-        discarded = max(0, _int(st.get("jb_discard")) or 0)
         expected = (received or 0) + lost
-        loss = 100.0 * (lost + discarded) / expected if received and expected else None
+        loss = 100.0 * lost / expected if received and expected else None
         burst: float | None = 1.0
         if loss is not None and lost:
             events = _int(st.get("rx_loss_events"))

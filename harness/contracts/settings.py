@@ -8,8 +8,9 @@ Precedence is CLI option > ``HARNESS_*`` variable > default; the CLI passes its 
 - ``HARNESS_FIXTURES`` (``fixtures``): a folder searched first for the audio fixtures scenarios name;
 - ``HARNESS_AUDIO_CACHE`` (``audio_cache``): where each reference clip's MOS ceiling is cached (none: memory);
 - ``HARNESS_MEDIA_PRIORITY`` (``media_priority``): ``realtime`` (SCHED_RR where permitted) or ``normal``;
-- ``HARNESS_JB_DISCARD`` (``jb_discard``): how the parties' jitter buffers shed delay: ``progressive``
-  (pjsua's default, which conceals a frame after each discard), ``static`` or ``none``; read by each
+- ``HARNESS_JB_DISCARD`` (``jb_discard``): how the parties' jitter buffers shed delay: ``static``
+  (the default: a frame per 200 ms at most, without a concealed one), ``progressive`` (pjsua's own
+  default, which conceals a frame after each discard) or ``none``; read by each
   party's child process, which inherits the environment;
 - ``HARNESS_LAB_IP``, ``HARNESS_LAB_SIP_PORT``, ``HARNESS_LAB_NG_PORT``, ``HARNESS_LAB_RTP_MIN``,
   ``HARNESS_LAB_RTP_MAX`` (``lab``): the embedded lab's address and ports;
@@ -32,7 +33,7 @@ from harness.contracts.errors import InputError
 __all__ = ["JB_DISCARDS", "MEDIA_PRIORITIES", "Settings"]
 
 MEDIA_PRIORITIES = ("realtime", "normal")
-JB_DISCARDS = ("progressive", "static", "none")
+JB_DISCARDS = ("static", "progressive", "none")
 _TRUE = ("1", "true", "yes", "on")
 _LAB_PORTS = (("sip_port", "HARNESS_LAB_SIP_PORT"), ("ng_port", "HARNESS_LAB_NG_PORT"),
               ("rtp_min", "HARNESS_LAB_RTP_MIN"), ("rtp_max", "HARNESS_LAB_RTP_MAX"))
@@ -42,7 +43,7 @@ _LAB_PORTS = (("sip_port", "HARNESS_LAB_SIP_PORT"), ("ng_port", "HARNESS_LAB_NG_
 class Settings:
     home: Path
     media_priority: str = "realtime"
-    jb_discard: str = "progressive"
+    jb_discard: str = "static"
     target: Path | None = None
     db: Path | None = None
     fixtures: Path | None = None
@@ -62,7 +63,7 @@ class Settings:
         prio = env.get("HARNESS_MEDIA_PRIORITY", "").strip().lower() or "realtime"
         if prio not in MEDIA_PRIORITIES:
             raise InputError(f"HARNESS_MEDIA_PRIORITY={prio!r}: must be one of {', '.join(MEDIA_PRIORITIES)}")
-        discard = env.get("HARNESS_JB_DISCARD", "").strip().lower() or "progressive"
+        discard = env.get("HARNESS_JB_DISCARD", "").strip().lower() or "static"
         if discard not in JB_DISCARDS:
             raise InputError(f"HARNESS_JB_DISCARD={discard!r}: must be one of {', '.join(JB_DISCARDS)}")
         lab: dict[str, Any] = {}

@@ -71,8 +71,8 @@ def test_the_real_binding_takes_each_algorithm_and_reads_it_back() -> None:
 
 
 def test_the_setting_names_the_algorithms_the_child_knows(tmp_path: Path) -> None:
-    assert Settings.load(tmp_path, environ={}).jb_discard == "progressive"
-    assert Settings.load(tmp_path, environ={"HARNESS_JB_DISCARD": " Static "}).jb_discard == "static"
+    assert Settings.load(tmp_path, environ={}).jb_discard == "static"
+    assert Settings.load(tmp_path, environ={"HARNESS_JB_DISCARD": " Progressive "}).jb_discard == "progressive"
     with pytest.raises(InputError, match="HARNESS_JB_DISCARD='adaptive'"):
         Settings.load(tmp_path, environ={"HARNESS_JB_DISCARD": "adaptive"})
     # the child's table (harness/sip/child/jbuf.py), read without importing a child module here

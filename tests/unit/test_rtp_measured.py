@@ -32,11 +32,13 @@ def test_no_packets_is_no_loss_figure_not_zero_loss() -> None:
     assert RtpStats.from_party({}) is None and RtpStats.from_party({"rx_packets": 3}) is None  # no stream
 
 
-def test_jitter_buffer_discards_are_loss_and_bursts_come_from_the_loss_events() -> None:
+def test_loss_is_the_networks_and_bursts_come_from_the_loss_events() -> None:
     rtp = RtpStats.from_party({**CLEAN, "rx_packets": 380, "rx_lost": 20, "jb_discard": 10, "rx_loss_events": 4})
     assert rtp is not None
-    assert rtp.loss_pct == pytest.approx(100 * 30 / 400)
-    assert rtp.burst_ratio == pytest.approx((20 / 4) * (1 - 0.075))  # mean burst 5 packets
+    assert rtp.loss_pct == pytest.approx(100 * 20 / 400)  # the buffer's own discards are not the line's loss
+    assert rtp.burst_ratio == pytest.approx((20 / 4) * (1 - 0.05))  # mean burst 5 packets
+    shed = RtpStats.from_party({**CLEAN, "jb_discard": 6})  # a clean line whose buffer shed a stall's delay
+    assert shed is not None and shed.loss_pct == 0.0
     random = RtpStats.from_party({**CLEAN, "rx_packets": 380, "rx_lost": 20, "rx_loss_events": 20})
     assert random is not None and random.burst_ratio == 1.0  # bursts of one: random loss
     unknown = RtpStats.from_party({**CLEAN, "rx_packets": 380, "rx_lost": 20, "rx_loss_events": None})

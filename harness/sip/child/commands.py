@@ -75,9 +75,8 @@ class Child(ChildProcess):
             cfg.medConfig.jbMax = max(4 * jb, 300)
         # How the jitter buffer sheds delay it no longer needs (HARNESS_JB_DISCARD). pjsua's default,
         # "progressive", drops a queued frame and plays the next one as lost (concealed): a 20 ms hole made
-        # by the harness's own receiver (9 of 96 clean lab streams; none with "static", benchmarks/README.md).
-        # "static" stays opt-in: its discards count in jb_discard, which the packet-loss check and the
-        # E-model count as loss, so a short host stall turned into packet_loss verdicts in the test suite.
+        # by the harness's own receiver (90 of 552 clean lab streams, and a dropout FAIL blamed on the PBX;
+        # none with "static", benchmarks/README.md). Static's discards are not loss (contracts.rtp_stats).
         try:
             discard = str(a.get("jitter_buffer_discard") or Settings.load().jb_discard)
         except InputError as exc:
