@@ -258,6 +258,8 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     home = work / "home"
     env = _env(home, args.port_base)
+    # SIGTERM unwinds like Ctrl-C: the run in flight is killed and the lab taken down (the finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     up = _harness(env, "lab", "up")
     if up.returncode != 0:
         print(f"lab did not start: {up.stdout}{up.stderr}", file=sys.stderr)
